@@ -1,0 +1,109 @@
+"""The one error tree of hl7bus.
+
+Every failure a message can meet on its way through the bus is an
+:class:`Hl7BusError` carrying a code, the segment and the field, and a
+sentence a person understands.  The ACK's ERR segment, the dead-letter record
+and the log line are all built from the same object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class ErrorCode(Enum):
+    """What went wrong, with the HL7 table 0357 condition code that says it in an ERR segment."""
+
+    NOT_HL7 = ("not an HL7 message", 100)
+    BAD_ENCODING_CHARACTERS = ("bad encoding characters", 100)
+    SEGMENT_SEQUENCE = ("segment sequence error", 100)
+    REQUIRED_FIELD_MISSING = ("required field missing", 101)
+    DATA_TYPE = ("data type error", 102)
+    TABLE_VALUE = ("table value not found", 103)
+    UNSUPPORTED_MESSAGE_TYPE = ("unsupported message type", 200)
+    UNSUPPORTED_EVENT = ("unsupported event code", 201)
+    UNSUPPORTED_VERSION = ("unsupported version id", 203)
+    CHARSET = ("undecodable characters", 102)
+    MESSAGE_TOO_LARGE = ("message too large", 100)
+    FRAMING = ("framing error", 100)
+    STORE_FAILED = ("not stored", 207)
+    INTERNAL = ("application internal error", 207)
+
+    @property
+    def text(self) -> str:
+        return self.value[0]
+
+    @property
+    def hl7_condition(self) -> int:
+        return self.value[1]
+
+
+class Hl7BusError(Exception):
+    """Root of every error hl7bus raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorLocation:
+    """Where in a message a problem sits (segment name, 1-based field number)."""
+
+    segment: str | None = None
+    field: int | None = None
+    segment_index: int | None = None
+
+
+class MessageError(Hl7BusError):
+    """A message that cannot be parsed or mapped.  It is rejected, never crashed on."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        segment: str | None = None,
+        field: int | None = None,
+        segment_index: int | None = None,
+        control_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.location = ErrorLocation(segment, field, segment_index)
+        self.control_id = control_id
+
+    @property
+    def segment(self) -> str | None:
+        return self.location.segment
+
+    @property
+    def field(self) -> int | None:
+        return self.location.field
+
+    def with_control_id(self, control_id: str | None) -> MessageError:
+        """The same error, now knowing which message it belongs to."""
+        if control_id is None or self.control_id is not None:
+            return self
+        self.control_id = control_id
+        return self
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code.text,
+            "hl7_condition": self.code.hl7_condition,
+            "segment": self.segment,
+            "field": self.field,
+            "control_id": self.control_id,
+            "message": self.message,
+        }
+
+    def __repr__(self) -> str:
+        where = f"{self.segment or '?'}-{self.field}" if self.field else (self.segment or "?")
+        return f"MessageError({self.code.text!r} at {where}: {self.message})"
+
+
+class ConfigError(Hl7BusError):
+    """A settings or profile problem found at start-up; the process refuses to start."""
+
+
+class DevStackError(Hl7BusError):
+    """The local Kafka/registry stack cannot be started, with one sentence on how to fix it."""
