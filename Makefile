@@ -1,0 +1,40 @@
+# hl7bus: the two commands of the README, and their parts.
+#   make run   set up, start Kafka + the schema registry + the bus on loopback
+#   make test  set up, run every test (starts the local stack when none is given)
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: run test unit setup stack down status clean
+
+run: setup
+	$(BIN)/hl7bus dev up
+
+test: setup
+	$(BIN)/pytest
+
+unit: setup
+	$(BIN)/pytest -m "not integration"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,devstack]'
+	touch $(STAMP)
+
+stack: setup
+	$(BIN)/hl7bus dev up
+
+down:
+	$(BIN)/hl7bus dev down
+
+status:
+	$(BIN)/hl7bus dev status
+
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,37 @@
+"""Preparing a cluster for the bus: its topics and the schemas of their records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hl7bus import serde
+from hl7bus.kafka import ensure_topics
+from hl7bus.settings import KafkaSettings, RegistrySettings
+from hl7bus.topics import Topics
+
+TOPIC_RECORDS: dict[str, str] = {
+    "raw": "RawMessage",
+    "dlq": "DeadLetter",
+    "events": "ClinicalEvent",
+    "alerts": "ClinicalAlert",
+}
+
+
+def prepare_bus(
+    kafka: KafkaSettings,
+    registry: RegistrySettings,
+    *,
+    partitions: int = 3,
+    echo: Callable[[str], None] = print,
+) -> Topics:
+    """Create the bus's topics and register each record schema under ``<topic>-value``."""
+    from confluent_kafka.schema_registry import Schema
+
+    topics = Topics.with_prefix(kafka.topic_prefix)
+    ensure_topics(kafka, topics.all(), partitions=partitions)
+    client = serde.registry_client(registry)
+    for attr, record in TOPIC_RECORDS.items():
+        topic = getattr(topics, attr)
+        schema_id = client.register_schema(f"{topic}-value", Schema(serde.schema_text(record), "AVRO"))
+        echo(f"  {topic:<18} {record:<14} schema id {schema_id}")
+    return topics

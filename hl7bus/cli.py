@@ -1,0 +1,104 @@
+"""The ``hl7bus`` command: one entry point, one sub-command per job.
+
+Settings are read here, once, and passed down; every expected failure is an
+:class:`~hl7bus.errors.Hl7BusError` and ends in one sentence on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from hl7bus.errors import Hl7BusError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from hl7bus.devstack.stack import LocalStack
+    from hl7bus.settings import DevStackSettings
+
+    settings = DevStackSettings()
+    stack = LocalStack(settings)
+    if args.action == "up":
+        from hl7bus.bootstrap import prepare_bus
+        from hl7bus.settings import KafkaSettings, RegistrySettings
+
+        was_running = stack.status().running
+        status = stack.up()
+        if was_running:
+            return 0
+        print("Topics and schemas:")
+        prepare_bus(
+            KafkaSettings(bootstrap_servers=status.bootstrap_servers),
+            RegistrySettings(url=status.registry_url),
+            partitions=settings.partitions,
+        )
+    elif args.action == "down":
+        stack.down()
+    else:
+        status = stack.status()
+        print(status.describe())
+        return 0 if status.running else 3
+    return 0
+
+
+def _setup(args: argparse.Namespace) -> int:
+    import time
+
+    from hl7bus.bootstrap import prepare_bus
+    from hl7bus.settings import KafkaSettings, RegistrySettings
+
+    kafka, registry = KafkaSettings(), RegistrySettings()
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            prepare_bus(kafka, registry, partitions=args.partitions)
+            return 0
+        except Exception as exc:  # noqa: BLE001 - the cluster may still be starting
+            if time.monotonic() > deadline:
+                raise Hl7BusError(
+                    f"could not prepare the bus at {kafka.bootstrap_servers} and {registry.url} "
+                    f"within {args.wait:.0f} s ({exc})"
+                ) from exc
+            time.sleep(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hl7bus",
+        description="HL7 v2 feeds in, typed Avro clinical events on Kafka out.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = sub.add_parser(
+        "dev", help="run a local Kafka and schema registry on loopback (no Docker needed)"
+    )
+    dev.add_argument("action", choices=["up", "down", "status"])
+    dev.set_defaults(run=_dev)
+
+    setup = sub.add_parser(
+        "setup", help="create the bus's topics and register its schemas on a running cluster"
+    )
+    setup.add_argument("--partitions", type=int, default=3)
+    setup.add_argument("--wait", type=float, default=120.0,
+                       help="seconds to keep trying while the cluster starts")
+    setup.set_defaults(run=_setup)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Command = args.run
+    try:
+        return run(args)
+    except Hl7BusError as exc:
+        print(f"hl7bus: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""The local stack of ``hl7bus dev``: one Apache Kafka node (KRaft, broker and controller in
+one process) and Apicurio Registry storing its schemas in that Kafka, both on loopback.
+
+Everything lives under ``settings.home``: ``cache/`` for the jars, ``dev/`` for data,
+logs and pid files.  Nothing is started until every check has passed, and a failure
+half-way stops what this call started, so no half-started broker is left behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.resources
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hl7bus.devstack import artifacts
+from hl7bus.devstack.java import find_java
+from hl7bus.devstack.process import ManagedProcess
+from hl7bus.errors import DevStackError
+from hl7bus.settings import DevStackSettings
+
+Echo = Callable[[str], None]
+
+KAFKA_MIN_JAVA = 17
+REGISTRY_MIN_JAVA = 21
+
+
+@dataclass(frozen=True, slots=True)
+class StackStatus:
+    kafka_pid: int | None
+    registry_pid: int | None
+    bootstrap_servers: str
+    registry_url: str
+    home: Path
+
+    @property
+    def running(self) -> bool:
+        return self.kafka_pid is not None and self.registry_pid is not None
+
+    def describe(self) -> str:
+        def state(pid: int | None) -> str:
+            return f"running (pid {pid})" if pid else "stopped"
+
+        return (
+            f"Kafka     {state(self.kafka_pid):<22} bootstrap {self.bootstrap_servers}\n"
+            f"Registry  {state(self.registry_pid):<22} {self.registry_url}\n"
+            f"Data and logs in {self.home / 'dev'}"
+        )
+
+
+class LocalStack:
+    """Start, stop and inspect the local Kafka and registry."""
+
+    def __init__(self, settings: DevStackSettings) -> None:
+        self.settings = settings
+        run = settings.state_dir / "run"
+        logs = settings.state_dir / "logs"
+        self.kafka = ManagedProcess("kafka", run / "kafka.pid", logs / "kafka.log")
+        self.registry = ManagedProcess("registry", run / "registry.pid", logs / "registry.log")
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    def status(self) -> StackStatus:
+        s = self.settings
+        return StackStatus(
+            kafka_pid=self.kafka.pid(),
+            registry_pid=self.registry.pid(),
+            bootstrap_servers=s.bootstrap_servers,
+            registry_url=s.registry_url,
+            home=s.home,
+        )
+
+    # -- up -----------------------------------------------------------------------------------
+
+    def up(self, echo: Echo = print) -> StackStatus:
+        s = self.settings
+        before = self.status()
+        if before.running:
+            echo("The hl7bus dev stack is already running; nothing to do.")
+            echo(before.describe())
+            return before
+        start_kafka = before.kafka_pid is None
+        start_registry = before.registry_pid is None
+
+        # Every check before anything starts.
+        kafka_java = find_java(
+            KAFKA_MIN_JAVA, explicit=s.java_home, purpose="Apache Kafka",
+            setting="HL7BUS_DEV_JAVA_HOME",
+        )
+        registry_java = find_java(
+            REGISTRY_MIN_JAVA, explicit=s.registry_java_home, purpose="Apicurio Registry",
+            setting="HL7BUS_DEV_REGISTRY_JAVA_HOME",
+        )
+        ports: list[tuple[int, str]] = []
+        if start_kafka:
+            ports += [(s.kafka_port, "HL7BUS_DEV_KAFKA_PORT"),
+                      (s.controller_port, "HL7BUS_DEV_CONTROLLER_PORT")]
+        if start_registry:
+            ports += [(s.registry_port, "HL7BUS_DEV_REGISTRY_PORT"),
+                      (s.registry_management_port, "HL7BUS_DEV_REGISTRY_MANAGEMENT_PORT")]
+        for port, setting in ports:
+            _require_free_port(s.host, port, setting)
+        t0 = time.monotonic()
+        libs = artifacts.ensure_kafka(s)
+        registry_home = artifacts.ensure_registry(s)
+        fetched = time.monotonic() - t0
+        if fetched > 1.0:
+            echo(f"Fetched Kafka {s.kafka_version} and Apicurio Registry {s.registry_version} "
+                 f"into {s.cache_dir} in {fetched:.1f} s")
+
+        started: list[ManagedProcess] = []
+        try:
+            if start_kafka:
+                t0 = time.monotonic()
+                self._start_kafka(kafka_java, libs)
+                started.append(self.kafka)
+                self._wait_for_kafka()
+                echo(f"Kafka {s.kafka_version} ready at {s.bootstrap_servers} "
+                     f"in {time.monotonic() - t0:.1f} s")
+            if start_registry:
+                t0 = time.monotonic()
+                start_registry_process(
+                    self.registry, registry_java, registry_home,
+                    host=s.host, port=s.registry_port,
+                    management_port=s.registry_management_port,
+                    bootstrap_servers=s.bootstrap_servers, heap=s.registry_heap,
+                )
+                started.append(self.registry)
+                wait_for_registry(self.registry, s.registry_url, s.start_timeout_s)
+                echo(f"Apicurio Registry {s.registry_version} ready at {s.registry_url} "
+                     f"in {time.monotonic() - t0:.1f} s")
+        except BaseException:
+            for proc in reversed(started):
+                proc.stop(timeout_s=15)
+            raise
+        status = self.status()
+        echo(status.describe())
+        return status
+
+    def _start_kafka(self, java: Path, libs: Path) -> None:
+        s = self.settings
+        kafka_home = s.state_dir / "kafka"
+        data = kafka_home / "data"
+        config = kafka_home / "server.properties"
+        log4j = kafka_home / "log4j2.yaml"
+        kafka_home.mkdir(parents=True, exist_ok=True)
+        config.write_text(_server_properties(s, data))
+        log4j.write_text(
+            importlib.resources.files("hl7bus.devstack").joinpath("log4j2.yaml").read_text()
+        )
+        classpath = f"{libs}/*"
+        base = [str(java), f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
+        if not (data / "meta.properties").is_file():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            out = subprocess.run(
+                [*base, "-Xmx256m", "kafka.tools.StorageTool", "format",
+                 "-t", cluster_id, "-c", str(config)],
+                capture_output=True, text=True, check=False,
+            )
+            if out.returncode != 0:
+                tail = " ".join(out.stdout.strip().splitlines()[-2:] + out.stderr.strip().splitlines()[-2:])
+                raise DevStackError(
+                    f"Kafka could not format its storage in {data} ({tail[:300]}); "
+                    f"remove {data} and run again."
+                )
+        env = dict(os.environ)
+        self.kafka.start(
+            [str(java), f"-Xms128m", f"-Xmx{s.kafka_heap}", "-XX:+UseSerialGC",
+             "-Djava.awt.headless=true", self.kafka.tag, *base[1:], "kafka.Kafka", str(config)],
+            env=env, cwd=kafka_home,
+            info={"bootstrap_servers": s.bootstrap_servers},
+        )
+
+    def _wait_for_kafka(self) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        s = self.settings
+        deadline = time.monotonic() + s.start_timeout_s
+        admin = AdminClient({"bootstrap.servers": s.bootstrap_servers, "log_level": 0,
+                             "logger": _quiet_logger()})
+        while time.monotonic() < deadline:
+            if self.kafka.exited():
+                raise DevStackError(
+                    f"Kafka stopped during start-up: {self.kafka.log_tail()} "
+                    f"(full log: {self.kafka.log_file})."
+                )
+            if _port_open(s.host, s.kafka_port):
+                try:
+                    admin.list_topics(timeout=2)
+                    return
+                except Exception:  # noqa: BLE001 - not serving yet; the deadline decides
+                    pass
+            time.sleep(0.3)
+        raise DevStackError(
+            f"Kafka did not serve within {s.start_timeout_s:.0f} s; see {self.kafka.log_file}."
+        )
+
+    # -- down ---------------------------------------------------------------------------------
+
+    def down(self, echo: Echo = print) -> None:
+        stopped = False
+        for proc in (self.registry, self.kafka):
+            t0 = time.monotonic()
+            if proc.stop():
+                stopped = True
+                echo(f"Stopped {proc.role} in {time.monotonic() - t0:.1f} s")
+        if not stopped:
+            echo("The hl7bus dev stack is not running; nothing to stop.")
+
+
+def start_registry_process(
+    proc: ManagedProcess, java: Path, registry_home: Path, *, host: str, port: int,
+    management_port: int, bootstrap_servers: str, heap: str,
+    journal_topic: str = "kafkasql-journal", snapshots_topic: str = "kafkasql-snapshots",
+) -> None:
+    """Start Apicurio Registry with its Kafka storage (``kafkasql``) on ``bootstrap_servers``."""
+    env = dict(os.environ)
+    env.update({
+        "QUARKUS_HTTP_HOST": host,
+        "QUARKUS_HTTP_PORT": str(port),
+        "QUARKUS_MANAGEMENT_HOST": host,
+        "QUARKUS_MANAGEMENT_PORT": str(management_port),
+        "APICURIO_STORAGE_KIND": "kafkasql",
+        "APICURIO_KAFKASQL_BOOTSTRAP_SERVERS": bootstrap_servers,
+        "APICURIO_KAFKASQL_TOPIC": journal_topic,
+        "APICURIO_KAFKASQL_SNAPSHOTS_TOPIC": snapshots_topic,
+        "QUARKUS_LOG_LEVEL": "WARN",
+        "QUARKUS_LOG_CATEGORY__IO_QUARKUS__LEVEL": "INFO",
+    })
+    proc.start(
+        [str(java), "-Xms64m", f"-Xmx{heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+         proc.tag, "-jar", str(registry_home / "quarkus-run.jar")],
+        env=env, cwd=registry_home,
+        info={"url": f"http://{host}:{port}/apis/ccompat/v7"},
+    )
+
+
+def wait_for_registry(proc: ManagedProcess, url: str, timeout_s: float) -> None:
+    """Wait until the registry answers Confluent's API, or fail with its log's last words."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.exited():
+            raise DevStackError(
+                f"Apicurio Registry stopped during start-up: {proc.log_tail()} "
+                f"(full log: {proc.log_file})."
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/subjects", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise DevStackError(f"Apicurio Registry did not serve within {timeout_s:.0f} s; "
+                        f"see {proc.log_file}.")
+
+
+def _server_properties(s: DevStackSettings, data: Path) -> str:
+    host = s.host
+    return "\n".join([
+        "# Written by `hl7bus dev up`: one KRaft node, broker and controller in one process.",
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.voters=1@{host}:{s.controller_port}",
+        f"listeners=PLAINTEXT://{host}:{s.kafka_port},CONTROLLER://{host}:{s.controller_port}",
+        f"advertised.listeners=PLAINTEXT://{host}:{s.kafka_port}",
+        "controller.listener.names=CONTROLLER",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        f"log.dirs={data}",
+        f"num.partitions={s.partitions}",
+        "default.replication.factor=1",
+        "min.insync.replicas=1",
+        "offsets.topic.replication.factor=1",
+        "offsets.topic.num.partitions=3",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "transaction.state.log.num.partitions=3",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        "num.network.threads=2",
+        "num.io.threads=4",
+        "log.retention.hours=-1",
+        "auto.create.topics.enable=true",
+        "",
+    ])
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _require_free_port(host: str, port: int, setting: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise DevStackError(
+                f"Port {port} on {host} is already in use by another program; stop it or "
+                f"choose another port with {setting}."
+            ) from None
+
+
+def _quiet_logger():
+    import logging
+
+    logger = logging.getLogger("hl7bus.devstack.probe")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger

@@ -1,0 +1,59 @@
+"""Avro at the edge: the schemas of ``schemas/`` and Confluent wire-format serde.
+
+Records are written as Confluent's wire format (magic byte 0, 4-byte schema id,
+Avro binary), so any Kafka client with a schema registry can read the bus.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+from collections.abc import Callable
+from typing import Any
+
+from hl7bus.settings import RegistrySettings
+
+SCHEMA_FILES: dict[str, str] = {
+    "ClinicalEvent": "clinical_event.avsc",
+    "RawMessage": "raw_message.avsc",
+    "DeadLetter": "dead_letter.avsc",
+    "ClinicalAlert": "clinical_alert.avsc",
+}
+
+
+@functools.cache
+def schema_text(name: str) -> str:
+    """The ``.avsc`` text of a record type of the bus, e.g. ``schema_text("ClinicalEvent")``."""
+    return importlib.resources.files("hl7bus.schemas").joinpath(SCHEMA_FILES[name]).read_text()
+
+
+@functools.cache
+def parsed_schema(name: str) -> dict[str, Any]:
+    """The fastavro-parsed schema, for offline encoding and decoding."""
+    import fastavro
+
+    return fastavro.parse_schema(json.loads(schema_text(name)))
+
+
+def registry_client(settings: RegistrySettings):  # -> SchemaRegistryClient
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    config: dict[str, Any] = {"url": settings.url}
+    if settings.basic_auth is not None:
+        config["basic.auth.user.info"] = settings.basic_auth.get_secret_value()
+    return SchemaRegistryClient(config)
+
+
+def avro_serializer(client, name: str, to_dict: Callable[[Any, Any], dict] | None = None):
+    """A Confluent ``AvroSerializer`` for one of the bus's record types."""
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+
+    return AvroSerializer(client, schema_text(name), to_dict=to_dict)
+
+
+def avro_deserializer(client, name: str | None = None):
+    """A Confluent ``AvroDeserializer``; with ``name`` it reads with that schema as reader schema."""
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+
+    return AvroDeserializer(client, schema_text(name) if name else None)

@@ -1,0 +1,78 @@
+"""Typed, frozen settings, read once from the environment at an entry point and passed down.
+
+Every variable starts with ``HL7BUS_``; nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path.home() / ".hl7bus"
+
+
+class KafkaSettings(BaseSettings):
+    """Where the Kafka cluster is and how to talk to it (``HL7BUS_KAFKA_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HL7BUS_KAFKA_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = ""
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+    client_id: str = "hl7bus"
+
+
+class RegistrySettings(BaseSettings):
+    """The Confluent-compatible schema registry (``HL7BUS_REGISTRY_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HL7BUS_REGISTRY_", frozen=True, extra="ignore")
+
+    url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+    basic_auth: SecretStr | None = Field(default=None, description="user:password")
+
+
+class DevStackSettings(BaseSettings):
+    """The local Kafka and registry that ``hl7bus dev up`` runs on loopback (``HL7BUS_DEV_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HL7BUS_DEV_", frozen=True, extra="ignore")
+
+    home: Path = Field(default_factory=_default_home)
+    host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    controller_port: int = 9093
+    registry_port: int = 8081
+    registry_management_port: int = 9081
+    kafka_version: str = "4.1.1"
+    log4j_version: str = "2.25.3"
+    slf4j_version: str = "2.0.17"
+    registry_version: str = "3.3.3"
+    kafka_heap: str = "384m"
+    registry_heap: str = "320m"
+    partitions: int = 3
+    java_home: Path | None = Field(default=None, description="Java 17+ for Kafka")
+    registry_java_home: Path | None = Field(default=None, description="Java 21+ for the registry")
+    start_timeout_s: float = 180.0
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "dev"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def registry_url(self) -> str:
+        return f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"

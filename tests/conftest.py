@@ -1,0 +1,128 @@
+"""Shared test set-up.  Integration tests get a real Kafka broker and schema registry:
+
+1. from the environment, when ``HL7BUS_TEST_BOOTSTRAP`` and ``HL7BUS_TEST_REGISTRY`` are set;
+2. else from testcontainers, when a Docker engine answers;
+3. else the local stack of ``hl7bus dev up`` (started here when it is not running, and
+   stopped again at the end if this run started it).
+
+No broker is a loud failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("HL7BUS_CORPUS", REPO.parent / "shared" / "corpus"))
+
+
+@dataclass(frozen=True)
+class BusEndpoints:
+    bootstrap_servers: str
+    registry_url: str
+    origin: str
+
+
+def _docker_engine_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means no engine to use
+        return False
+
+
+def _from_testcontainers(stack: list) -> BusEndpoints:
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+    from testcontainers.kafka import KafkaContainer
+
+    kafka = KafkaContainer("apache/kafka:4.1.1").with_kraft()
+    kafka.start()
+    stack.append(kafka)
+    registry = DockerContainer("apicurio/apicurio-registry:3.3.3").with_exposed_ports(8080)
+    registry.start()
+    stack.append(registry)
+    wait_for_logs(registry, "started in", timeout=180)
+    host = registry.get_container_host_ip()
+    port = registry.get_exposed_port(8080)
+    return BusEndpoints(
+        kafka.get_bootstrap_server(), f"http://{host}:{port}/apis/ccompat/v7", "testcontainers"
+    )
+
+
+@pytest.fixture(scope="session")
+def bus() -> Iterator[BusEndpoints]:
+    bootstrap = os.environ.get("HL7BUS_TEST_BOOTSTRAP")
+    registry = os.environ.get("HL7BUS_TEST_REGISTRY")
+    if bootstrap and registry:
+        yield BusEndpoints(bootstrap, registry, "environment")
+        return
+    if _docker_engine_answers():
+        containers: list = []
+        try:
+            yield _from_testcontainers(containers)
+        finally:
+            for container in reversed(containers):
+                container.stop()
+        return
+    from hl7bus.devstack.stack import LocalStack
+    from hl7bus.settings import DevStackSettings
+
+    stack = LocalStack(DevStackSettings())
+    started_here = not stack.status().running
+    try:
+        status = stack.up(echo=lambda line: print(f"[dev stack] {line}"))
+    except Exception as exc:  # noqa: BLE001 - re-raised as a loud failure below
+        pytest.fail(f"No Kafka broker for the integration tests: {exc}", pytrace=False)
+    try:
+        yield BusEndpoints(status.bootstrap_servers, status.registry_url, "local dev stack")
+    finally:
+        if started_here:
+            stack.down(echo=lambda line: print(f"[dev stack] {line}"))
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Names no other test (or earlier run) uses: topics, groups, subjects."""
+
+    def make(kind: str) -> str:
+        test = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:48].strip("-")
+        return f"test.{kind}.{test}.{uuid.uuid4().hex[:10]}"
+
+    return make
+
+
+@pytest.fixture
+def kafka_settings(bus: BusEndpoints):
+    from hl7bus.settings import KafkaSettings
+
+    return KafkaSettings(bootstrap_servers=bus.bootstrap_servers)
+
+
+@pytest.fixture
+def registry_settings(bus: BusEndpoints):
+    from hl7bus.settings import RegistrySettings
+
+    return RegistrySettings(url=bus.registry_url)
+
+
+@pytest.fixture
+def new_topic(kafka_settings, unique_name) -> Callable[..., str]:
+    """Create a fresh topic for this test and return its name."""
+    from hl7bus.kafka import ensure_topics
+
+    def make(kind: str = "topic", partitions: int = 1) -> str:
+        name = unique_name(kind)
+        ensure_topics(kafka_settings, [name], partitions=partitions)
+        return name
+
+    return make
