@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from hl7bus.errors import Hl7BusError
 
@@ -65,6 +66,12 @@ def _setup(args: argparse.Namespace) -> int:
             time.sleep(2)
 
 
+def _translate(args: argparse.Namespace) -> int:
+    from hl7bus.commands.translate import run
+
+    return run(args.files, args.profile, sys.stdout, sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hl7bus",
@@ -85,6 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     setup.add_argument("--wait", type=float, default=120.0,
                        help="seconds to keep trying while the cluster starts")
     setup.set_defaults(run=_setup)
+
+    translate = sub.add_parser(
+        "translate",
+        help="translate HL7 v2 files (single, batch or MLLP-framed) into JSON events",
+        description="Print one JSON event per line on stdout; one JSON error per rejected "
+        "message on stderr. Exit 0 when all translated, 2 when some were rejected.",
+    )
+    translate.add_argument("files", nargs="+", metavar="FILE", help="a file, or - for stdin")
+    translate.add_argument("--profile", type=Path, action="append", default=[],
+                           help="a sender profile file or a folder of them (repeatable)")
+    translate.set_defaults(run=_translate)
     return parser
 
 

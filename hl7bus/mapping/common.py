@@ -1,0 +1,182 @@
+"""Segments that many message types share: PID, PV1, AL1, DG1, NK1, IN1, NTE."""
+
+from __future__ import annotations
+
+from hl7bus.errors import ErrorCode, MessageError
+from hl7bus.events.model import (
+    Allergy,
+    Coverage,
+    Diagnosis,
+    Encounter,
+    Identifier,
+    Patient,
+    RelatedPerson,
+)
+from hl7bus.hl7 import Message, Segment
+from hl7bus.mapping import values
+from hl7bus.mapping.context import MessageContext
+from hl7bus.mapping.values import text
+from hl7bus.profiles import SenderProfile
+
+PATIENT_CLASSES = {
+    "I": "inpatient",
+    "O": "outpatient",
+    "E": "emergency",
+    "P": "preadmit",
+    "R": "recurring",
+    "B": "obstetrics",
+    "C": "commercial",
+    "N": "not applicable",
+    "U": "unknown",
+}
+
+
+def patient_key(ids: tuple[Identifier, ...], profile: SenderProfile, facility: str) -> Identifier:
+    """The identifier that keys the patient: the profile's authority/type, else an MR, else the first."""
+    rule = profile.patient_key
+    if rule.authority or rule.type:
+        for ident in ids:
+            if rule.authority not in (None, ident.authority):
+                continue
+            if rule.type not in (None, ident.type):
+                continue
+            return ident
+    for ident in ids:
+        if ident.type == "MR":
+            return ident
+    return ids[0]
+
+
+def key_of(ident: Identifier, facility: str) -> str:
+    return f"{ident.authority or facility or '-'}|{ident.value}"
+
+
+def patient_identifiers(pid: Segment) -> tuple[Identifier, ...]:
+    ids = values.identifiers(pid, 3)
+    if not ids:  # versions before 2.3 often carry the id in PID-2 or PID-4 only
+        ids = values.identifiers(pid, 2) or values.identifiers(pid, 4)
+    return ids
+
+
+def patient(ctx: MessageContext, pid: Segment) -> Patient:
+    ids = patient_identifiers(pid)
+    if not ids:
+        raise MessageError(
+            ErrorCode.REQUIRED_FIELD_MISSING,
+            "PID-3 (patient identifier list) is empty, so the patient cannot be keyed.",
+            segment="PID", field=3, control_id=ctx.message.control_id,
+        )
+    facility = ctx.message.sending_facility
+    key = key_of(patient_key(ids, ctx.profile, facility), facility)
+    death = text(pid.get(30))
+    return Patient(
+        key=key,
+        identifiers=ids,
+        name=values.person_name(pid, 5),
+        birth_date=values.date(pid.get(7)),
+        sex=text(pid.get(8)),
+        address=values.addresses(pid, 11),
+        phones=values.telecoms(pid, 13, "home") + values.telecoms(pid, 14, "work"),
+        marital_status=text(pid.get(16)),
+        race=values.coded_text(pid, 10),
+        ethnic_group=values.coded_text(pid, 22),
+        language=values.coded_text(pid, 15),
+        account_number=text(pid.get(18)),
+        deceased=None if death is None else death.upper() == "Y",
+        deceased_at=ctx.ts(pid.get(29)),
+    )
+
+
+def required_patient(ctx: MessageContext) -> Patient:
+    return patient(ctx, ctx.require("PID"))
+
+
+def encounter(ctx: MessageContext, pv1: Segment | None) -> Encounter | None:
+    if pv1 is None:
+        return None
+    pv1_class = text(pv1.get(2))
+    found = Encounter(
+        visit_number=text(pv1.get(19)),
+        patient_class=PATIENT_CLASSES.get(pv1_class or "", pv1_class),
+        location=values.location(pv1, 3),
+        prior_location=values.location(pv1, 6),
+        attending=values.provider(pv1, 7),
+        referring=values.provider(pv1, 8),
+        admitting=values.provider(pv1, 17),
+        hospital_service=text(pv1.get(10)),
+        admission_type=text(pv1.get(4)),
+        discharge_disposition=text(pv1.get(36)),
+        admitted_at=ctx.ts(pv1.get(44)),
+        discharged_at=ctx.ts(pv1.get(45)),
+    )
+    return None if found == Encounter() else found
+
+
+def allergies(ctx: MessageContext, segments: list[Segment]) -> tuple[Allergy, ...]:
+    found = []
+    for al1 in segments:
+        code, system, display = values.coded(al1, 3)
+        reactions = tuple(r for r in (text(rep) for rep in values.each_whole(al1, 5)) if r)
+        found.append(Allergy(
+            code=code, code_system=system, display=display,
+            category=values.coded_text(al1, 2),
+            severity=values.coded_text(al1, 4),
+            reactions=reactions,
+            identified_at=ctx.ts(al1.get(6)),
+        ))
+    return tuple(found)
+
+
+def diagnoses(ctx: MessageContext, segments: list[Segment]) -> tuple[Diagnosis, ...]:
+    found = []
+    for dg1 in segments:
+        code, system, display = values.coded(dg1, 3)
+        if not code and not display:
+            display = text(dg1.get(4))  # free-text description (older versions)
+        found.append(Diagnosis(
+            code=code, code_system=system or text(dg1.get(2)), display=display,
+            type=text(dg1.get(6)), diagnosed_at=ctx.ts(dg1.get(5)),
+        ))
+    return tuple(found)
+
+
+def next_of_kin(segments: list[Segment]) -> tuple[RelatedPerson, ...]:
+    found = []
+    for nk1 in segments:
+        person = RelatedPerson(
+            name=values.person_name(nk1, 2),
+            relationship=values.coded_text(nk1, 3),
+            phones=values.telecoms(nk1, 5, "home") + values.telecoms(nk1, 6, "work"),
+        )
+        if person != RelatedPerson():
+            found.append(person)
+    return tuple(found)
+
+
+def insurance(segments: list[Segment]) -> tuple[Coverage, ...]:
+    return tuple(
+        Coverage(
+            plan_id=values.coded_text(in1, 2),
+            company=text(in1.get(4)),
+            group_number=text(in1.get(8)),
+            policy_number=text(in1.get(36)),
+        )
+        for in1 in segments
+    )
+
+
+def note_text(nte: Segment) -> str | None:
+    """NTE-3, its repetitions joined by newlines."""
+    return text("\n".join(values.each_whole(nte, 3)))
+
+
+def pairs(message: Message, first: str, second: str) -> list[tuple[Segment, Segment | None]]:
+    """Each ``first`` segment with the ``second`` that follows it before the next ``first``
+    (PID with its MRG in merges)."""
+    found: list[tuple[Segment, Segment | None]] = []
+    for seg in message.segments:
+        if seg.name == first:
+            found.append((seg, None))
+        elif seg.name == second and found and found[-1][1] is None:
+            found[-1] = (found[-1][0], seg)
+    return found

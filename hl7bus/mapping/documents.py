@@ -1,0 +1,32 @@
+"""Medical documents: MDM^T01/T02 (notification, with content), T03–T11 (status changes)."""
+
+from __future__ import annotations
+
+from hl7bus.events.model import ClinicalEvent, Document, EventType, Payload
+from hl7bus.mapping import common, results, values
+from hl7bus.mapping.context import MessageContext
+from hl7bus.mapping.values import text
+
+
+def map_document(ctx: MessageContext) -> list[ClinicalEvent]:
+    m = ctx.message
+    txa = ctx.require("TXA")
+    content_parts = [values.whole(obx, 5, rep) for obx in m.all("OBX")
+                     for rep in range(len(obx.repetitions(5)))]
+    found = results.walk(ctx, [s for s in m.segments if s.name in ("OBX", "NTE")])
+    document = Document(
+        document_id=text(txa.get(12)) or text(txa.get(12, 2)),
+        type=values.coded_text(txa, 2),
+        status=text(txa.get(17)),
+        activity_at=ctx.ts(txa.get(4)),
+        author=values.provider(txa, 5) or values.provider(txa, 9),
+        content=text("\n".join(content_parts)),
+    )
+    kind = EventType.DOCUMENT_ADDED if m.trigger_event in ("T01", "T02") else EventType.DOCUMENT_UPDATED
+    return [ctx.event(
+        kind,
+        common.required_patient(ctx),
+        occurred_at=document.activity_at or ctx.recorded_at,
+        encounter=common.encounter(ctx, m.segment("PV1")),
+        payload=Payload(document=document, notes=tuple(found.notes)),
+    )]

@@ -1,0 +1,51 @@
+"""Orders: ORM^O01 and OML^O21 (laboratory and general orders)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hl7bus.events.model import ClinicalEvent, EventType, Payload
+from hl7bus.mapping import common, results
+from hl7bus.mapping.context import MessageContext
+
+CANCEL_CONTROLS = frozenset({"CA", "OC", "CR", "DC", "OD", "DR"})
+PLACE_CONTROLS = frozenset({"NW", "SN", "RO", "PA", "CH", "XO", "XX", "RP", "RQ", "OK"})
+
+
+def order_event_type(control: str | None) -> EventType:
+    """ORC-1 (order control, table 0119) as an event type."""
+    if control in CANCEL_CONTROLS:
+        return EventType.ORDER_CANCELLED
+    if control is None or control in ("NW", "SN", "PA", "CH", "RO"):
+        return EventType.ORDER_PLACED
+    return EventType.ORDER_STATUS_CHANGED
+
+
+def map_orders(ctx: MessageContext) -> list[ClinicalEvent]:
+    """One event per order (ORC group), for each patient of the message."""
+    events = []
+    for group in results.patient_groups(ctx):
+        pid = group[0]
+        pv1 = next((s for s in group if s.name == "PV1"), None)
+        patient = common.patient(ctx, pid)
+        encounter = common.encounter(ctx, pv1)
+        found = results.walk(ctx, group[1:])
+        allergies = common.allergies(ctx, [s for s in group if s.name == "AL1"])
+        for group_index, order_group in enumerate(found.orders):
+            order = results.order(ctx, order_group)
+            observations = tuple(replace(o, order_index=0) for o in order_group.observations)
+            diagnoses = common.diagnoses(ctx, [d for d in order_group.details if d.name == "DG1"])
+            events.append(ctx.event(
+                order_event_type(order.control),
+                patient,
+                occurred_at=order.ordered_at or ctx.recorded_at,
+                encounter=encounter,
+                payload=Payload(
+                    orders=(order,),
+                    observations=observations,
+                    diagnoses=diagnoses,
+                    allergies=allergies if group_index == 0 else (),
+                    notes=tuple(found.notes) if group_index == 0 else (),
+                ),
+            ))
+    return events

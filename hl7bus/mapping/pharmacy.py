@@ -1,0 +1,101 @@
+"""Pharmacy and immunization: RDE^O11 (encoded order), RAS^O17 (administration),
+VXU^V04 (vaccination record)."""
+
+from __future__ import annotations
+
+from hl7bus.events.model import ClinicalEvent, EventType, Medication, Payload
+from hl7bus.hl7 import Segment
+from hl7bus.mapping import common, results, values
+from hl7bus.mapping.context import MessageContext
+from hl7bus.mapping.orders import CANCEL_CONTROLS
+from hl7bus.mapping.values import text
+
+
+def _route(group: results.OrderGroup) -> str | None:
+    rxr = next((d for d in group.details if d.name == "RXR"), None)
+    return values.coded_text(rxr, 1) if rxr is not None else None
+
+
+def _encoded(ctx: MessageContext, rxe: Segment, group: results.OrderGroup, index: int) -> Medication:
+    code, system, display = values.coded(rxe, 2)
+    frequency = text(rxe.get(1, 2))
+    tq1 = next((d for d in group.details if d.name == "TQ1"), None)
+    if frequency is None and tq1 is not None:
+        frequency = text(tq1.get(3))
+    return Medication(
+        code=code, code_system=system, display=display,
+        dose=text(rxe.get(3)), dose_units=values.coded_text(rxe, 5),
+        route=_route(group), frequency=frequency,
+        dispense_amount=text(rxe.get(10)), order_index=index,
+    )
+
+
+def _administered(ctx: MessageContext, rxa: Segment, group: results.OrderGroup,
+                  index: int | None) -> Medication:
+    code, system, display = values.coded(rxa, 5)
+    return Medication(
+        code=code, code_system=system, display=display,
+        dose=text(rxa.get(6)), dose_units=values.coded_text(rxa, 7),
+        route=_route(group),
+        administered_at=ctx.ts(rxa.get(3)),
+        completion_status=text(rxa.get(20)),
+        lot_number=text(rxa.get(15)),
+        manufacturer=values.coded_text(rxa, 17),
+        order_index=index,
+    )
+
+
+def map_pharmacy_order(ctx: MessageContext) -> list[ClinicalEvent]:
+    """RDE^O11: one MEDICATION_ORDERED (or ORDER_CANCELLED) event per order."""
+    events = []
+    for group in results.patient_groups(ctx):
+        patient = common.patient(ctx, group[0])
+        encounter = common.encounter(ctx, next((s for s in group if s.name == "PV1"), None))
+        found = results.walk(ctx, group[1:], starts_order=("RXE",))
+        for order_group in found.orders:
+            order = results.order(ctx, order_group)
+            meds = tuple(
+                _encoded(ctx, d, order_group, 0) for d in order_group.details if d.name == "RXE"
+            )
+            kind = (EventType.ORDER_CANCELLED if order.control in CANCEL_CONTROLS
+                    else EventType.MEDICATION_ORDERED)
+            events.append(ctx.event(
+                kind, patient, occurred_at=order.ordered_at or ctx.recorded_at,
+                encounter=encounter,
+                payload=Payload(orders=(order,), medications=meds,
+                                observations=tuple(order_group.observations)),
+            ))
+    return events
+
+
+def _administrations(ctx: MessageContext, kind: EventType) -> list[ClinicalEvent]:
+    events = []
+    for group in results.patient_groups(ctx):
+        patient = common.patient(ctx, group[0])
+        encounter = common.encounter(ctx, next((s for s in group if s.name == "PV1"), None))
+        found = results.walk(ctx, group[1:], starts_order=("RXA",))
+        for order_group in found.orders:
+            rxas = [d for d in order_group.details if d.name == "RXA"]
+            if not rxas:
+                continue
+            order = results.order(ctx, order_group)
+            meds = tuple(_administered(ctx, rxa, order_group, 0) for rxa in rxas)
+            events.append(ctx.event(
+                kind, patient,
+                occurred_at=meds[0].administered_at or ctx.recorded_at,
+                encounter=encounter,
+                payload=Payload(orders=(order,), medications=meds,
+                                observations=tuple(order_group.observations),
+                                notes=tuple(order_group.notes)),
+            ))
+    return events
+
+
+def map_administration(ctx: MessageContext) -> list[ClinicalEvent]:
+    """RAS^O17: one MEDICATION_ADMINISTERED event per order's administrations."""
+    return _administrations(ctx, EventType.MEDICATION_ADMINISTERED)
+
+
+def map_vaccination(ctx: MessageContext) -> list[ClinicalEvent]:
+    """VXU^V04: one IMMUNIZATION_RECORDED event per vaccine given (RXA)."""
+    return _administrations(ctx, EventType.IMMUNIZATION_RECORDED)

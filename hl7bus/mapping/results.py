@@ -1,0 +1,218 @@
+"""Orders and their results: the ORC/OBR/OBX/NTE walk that ORU, ORM, OML and MDM share,
+and the ORU^R01 mapper."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hl7bus.errors import ErrorCode, MessageError
+from hl7bus.events.model import ClinicalEvent, EventType, Observation, Order, Payload
+from hl7bus.hl7 import Segment
+from hl7bus.mapping import common, values
+from hl7bus.mapping.context import MessageContext
+from hl7bus.mapping.values import text
+
+CODED_VALUE_TYPES = frozenset({"CE", "CWE", "CNE", "CF", "CD"})
+
+
+@dataclass(slots=True)
+class OrderGroup:
+    """One order (ORC and/or OBR) and everything that followed it."""
+
+    orc: Segment | None = None
+    obr: Segment | None = None
+    details: list[Segment] = field(default_factory=list)  # RXO, RXE, RXA, RXR, TQ1, SPM, ...
+    observations: list[Observation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Walk:
+    orders: list[OrderGroup] = field(default_factory=list)
+    loose_observations: list[Observation] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def walk(ctx: MessageContext, segments: Iterable[Segment], *, starts_order: tuple[str, ...] = ()) -> Walk:
+    """Group segments into orders: ORC opens one; OBR (or a segment in ``starts_order``)
+    joins the open ORC or opens its own; OBX and NTE attach to what precedes them."""
+    out = Walk()
+    current: OrderGroup | None = None
+    last_obs: tuple[list[Observation], int] | None = None
+    for seg in segments:
+        name = seg.name
+        if name == "ORC":
+            current = OrderGroup(orc=seg)
+            out.orders.append(current)
+            last_obs = None
+        elif name == "OBR" or name in starts_order:
+            if current is None or (name == "OBR" and current.obr is not None) or (
+                name != "OBR" and any(d.name == name for d in current.details)
+            ):
+                current = OrderGroup()
+                out.orders.append(current)
+            if name == "OBR":
+                current.obr = seg
+            else:
+                current.details.append(seg)
+            last_obs = None
+        elif name == "OBX":
+            target = current.observations if current is not None else out.loose_observations
+            target.append(observation(ctx, seg, current, len(out.orders) - 1 if current else None))
+            last_obs = (target, len(target) - 1)
+        elif name == "NTE":
+            note = common.note_text(seg)
+            if note is None:
+                continue
+            if last_obs is not None:
+                target, i = last_obs
+                obs = target[i]
+                target[i] = _with_note(obs, note)
+            elif current is not None:
+                current.notes.append(note)
+            else:
+                out.notes.append(note)
+        elif current is not None and name not in ("PID", "PV1", "PV2", "PD1", "NK1", "AL1"):
+            current.details.append(seg)
+    return out
+
+
+def _with_note(obs: Observation, note: str) -> Observation:
+    from dataclasses import replace
+
+    return replace(obs, notes=(*obs.notes, note))
+
+
+def observation(ctx: MessageContext, obx: Segment, group: OrderGroup | None,
+                order_index: int | None) -> Observation:
+    value_type = text(obx.get(2))
+    code, system, display = values.coded(obx, 3)
+    local_code = None
+    standard = ctx.profile.standard_code("observation", code)
+    if standard is not None:
+        local_code, code, system = code, standard.code, standard.system
+        display = standard.display or display
+    observed = ctx.ts(obx.get(14))
+    if observed is None and group is not None and group.obr is not None:
+        observed = ctx.ts(group.obr.get(7))
+    units_code, _unit_system, units_display = values.coded(obx, 6)
+    return Observation(
+        code=code,
+        code_system=system,
+        display=display,
+        local_code=local_code,
+        value_type=value_type,
+        value=_value(obx, value_type),
+        units=units_code or units_display,
+        reference_range=text(obx.get(7)),
+        abnormal_flags=tuple(f for f in (text(r) for r in values.each_whole(obx, 8)) if f),
+        status=text(obx.get(11)),
+        observed_at=observed,
+        sub_id=text(obx.get(4)),
+        order_index=order_index,
+    )
+
+
+def _value(obx: Segment, value_type: str | None) -> str | None:
+    reps = range(len(obx.repetitions(5)))
+    if value_type in CODED_VALUE_TYPES:
+        parts = []
+        for rep in reps:
+            comps = obx.components(5, rep)
+            parts.append(obx.encoding.component.join(comps[:3]))
+        return text("\n".join(parts))
+    if value_type == "SN":
+        return text("\n".join("".join(obx.components(5, rep)) for rep in reps))
+    return text("\n".join(values.whole(obx, 5, rep) for rep in reps))
+
+
+def order(ctx: MessageContext, group: OrderGroup) -> Order:
+    orc, obr = group.orc, group.obr
+
+    def pick(orc_field: int, obr_field: int) -> str | None:
+        found = text(orc.get(orc_field)) if orc is not None else None
+        if found is None and obr is not None:
+            found = text(obr.get(obr_field))
+        return found
+
+    code = system = display = None
+    if obr is not None:
+        code, system, display = values.coded(obr, 4)
+    ordered_raw = orc.get(9) if orc is not None else ""
+    provider = values.provider(orc, 12) if orc is not None else None
+    if provider is None and obr is not None:
+        provider = values.provider(obr, 16)
+    priority = None
+    if orc is not None:
+        priority = text(orc.get(7, 6))
+    if priority is None and obr is not None:
+        priority = text(obr.get(5)) or text(obr.get(27, 6))
+    tq1 = next((d for d in group.details if d.name == "TQ1"), None)
+    if priority is None and tq1 is not None:
+        priority = values.coded_text(tq1, 9)
+    spm = next((d for d in group.details if d.name == "SPM"), None)
+    specimen = None
+    if obr is not None:
+        specimen = values.coded_text(obr, 15)
+    if specimen is None and spm is not None:
+        specimen = values.coded_text(spm, 4)
+    return Order(
+        placer_order_number=pick(2, 2),
+        filler_order_number=pick(3, 3),
+        placer_group_number=text(orc.get(4)) if orc is not None else None,
+        control=text(orc.get(1)) if orc is not None else None,
+        status=(text(orc.get(5)) if orc is not None else None)
+        or (text(obr.get(25)) if obr is not None else None),
+        code=code,
+        code_system=system,
+        display=display,
+        priority=priority,
+        ordered_at=ctx.ts(ordered_raw) or (ctx.ts(obr.get(6)) if obr is not None else None),
+        observed_at=ctx.ts(obr.get(7)) if obr is not None else None,
+        ordering_provider=provider,
+        specimen_source=specimen,
+        notes=tuple(group.notes),
+    )
+
+
+def patient_groups(ctx: MessageContext) -> list[list[Segment]]:
+    """The message cut at each PID: one list of segments per patient (header segments dropped)."""
+    groups: list[list[Segment]] = []
+    for seg in ctx.message.segments:
+        if seg.name == "PID":
+            groups.append([seg])
+        elif groups:
+            groups[-1].append(seg)
+    if not groups:
+        raise MessageError(
+            ErrorCode.SEGMENT_SEQUENCE,
+            f"{ctx.message.message_type}^{ctx.message.trigger_event} has no PID segment, so "
+            "its content belongs to no patient.",
+            segment="PID", control_id=ctx.message.control_id,
+        )
+    return groups
+
+
+def map_results(ctx: MessageContext) -> list[ClinicalEvent]:
+    """ORU^R01 (and R30–R32): one OBSERVATIONS_REPORTED event per patient in the message."""
+    events = []
+    for group in patient_groups(ctx):
+        pid = group[0]
+        pv1 = next((s for s in group if s.name == "PV1"), None)
+        found = walk(ctx, group[1:])
+        orders = tuple(order(ctx, g) for g in found.orders)
+        observations = tuple(
+            [o for g in found.orders for o in g.observations] + found.loose_observations
+        )
+        occurred = next((o.observed_at for o in orders if o.observed_at), None) or next(
+            (o.observed_at for o in observations if o.observed_at), None
+        ) or ctx.recorded_at
+        events.append(ctx.event(
+            EventType.OBSERVATIONS_REPORTED,
+            common.patient(ctx, pid),
+            occurred_at=occurred,
+            encounter=common.encounter(ctx, pv1),
+            payload=Payload(observations=observations, orders=orders, notes=tuple(found.notes)),
+        ))
+    return events

@@ -1,0 +1,94 @@
+"""From HL7 v2 to canonical events: route each message by type and trigger through a
+table of small mappers.  Pure: values in, values out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hl7bus.errors import ErrorCode, MessageError
+from hl7bus.events.model import ClinicalEvent
+from hl7bus.hl7 import Message, parse_message
+from hl7bus.mapping import adt, documents, orders, pharmacy, results, scheduling
+from hl7bus.mapping.context import MessageContext, Receipt
+from hl7bus.profiles import ProfileSet, SenderProfile
+
+Mapper = Callable[[MessageContext], list[ClinicalEvent]]
+
+MAPPERS: dict[tuple[str, str], Mapper] = {
+    **{("ADT", trigger): adt.map_patient_event for trigger in adt.ADT_EVENTS},
+    **{("ADT", trigger): adt.map_merge for trigger in adt.MERGE_EVENTS},
+    ("ADT", "A24"): adt.map_link,
+    ("ADT", "A37"): adt.map_link,
+    ("ORU", "R01"): results.map_results,
+    ("ORU", "R30"): results.map_results,
+    ("ORU", "R31"): results.map_results,
+    ("ORU", "R32"): results.map_results,
+    ("ORM", "O01"): orders.map_orders,
+    ("OML", "O21"): orders.map_orders,
+    ("RDE", "O11"): pharmacy.map_pharmacy_order,
+    ("RAS", "O17"): pharmacy.map_administration,
+    ("VXU", "V04"): pharmacy.map_vaccination,
+    **{("SIU", trigger): scheduling.map_appointment for trigger in scheduling.SIU_EVENTS},
+    **{("MDM", f"T{n:02d}"): documents.map_document for n in range(1, 12)},
+}
+
+# Message types whose trigger is carried but not needed to pick a mapper.
+_ANY_TRIGGER: dict[str, Mapper] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    message: Message
+    profile: SenderProfile
+    events: list[ClinicalEvent]
+
+
+def supported() -> list[str]:
+    return sorted(f"{t}^{e}" for t, e in MAPPERS)
+
+
+def mapper_for(message: Message) -> Mapper:
+    key = (message.message_type, message.trigger_event)
+    mapper = MAPPERS.get(key)
+    if mapper is None:
+        kind = f"{message.message_type}^{message.trigger_event}".rstrip("^")
+        raise MessageError(
+            ErrorCode.UNSUPPORTED_MESSAGE_TYPE,
+            f"Message type {kind or '(empty)'} is not one hl7bus translates "
+            f"(it translates ADT, ORU^R01, ORM^O01, OML^O21, RDE^O11, RAS^O17, VXU^V04, "
+            f"SIU^S12-S15 and MDM^T01-T11).",
+            segment="MSH", field=9, control_id=message.control_id or None,
+        )
+    return mapper
+
+
+def translate_message(message: Message, profile: SenderProfile, receipt: Receipt) -> list[ClinicalEvent]:
+    """The events of one parsed message; :class:`MessageError` when it cannot be translated."""
+    mapper = mapper_for(message)
+    ctx = MessageContext(message, profile, receipt)
+    try:
+        return mapper(ctx)
+    except MessageError as exc:
+        raise exc.with_control_id(message.control_id or None)
+    except Exception as exc:  # a mapping bug must not stop the bus: the message is rejected
+        raise MessageError(
+            ErrorCode.INTERNAL,
+            f"hl7bus could not map this {message.message_type}^{message.trigger_event} "
+            f"({type(exc).__name__}); the message is kept for replay after a fix.",
+            control_id=message.control_id or None,
+        ) from exc
+
+
+def translate(data: bytes | str, profiles: ProfileSet, receipt: Receipt = Receipt()) -> Translation:
+    """Parse and translate one message's bytes, with the sender's profile."""
+    message = parse_message(data)
+    profile = profiles.for_sender(message.sending_application, message.sending_facility)
+    if (
+        profile.default_charset
+        and not message.charset_declared
+        and isinstance(data, bytes)
+        and message.text.used != profile.default_charset
+    ):
+        message = parse_message(data, default_charset=profile.default_charset)
+    return Translation(message, profile, translate_message(message, profile, receipt))
