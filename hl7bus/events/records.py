@@ -20,21 +20,58 @@ def _fields(cls: type) -> tuple[tuple[str, str], ...]:
     return tuple((f.name, _RENAMED.get(f.name, f.name)) for f in dataclasses.fields(cls))
 
 
-def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool) and not isinstance(value, Enum):
-        return value
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return {out: _plain(getattr(value, name)) for name, out in _fields(type(value))}
+def _kind(hint: Any) -> tuple[str, type | None]:
+    """How a field converts: plain, enum, one value object, several, a list or a map."""
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        origin = typing.get_origin(hint)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        return ("many", item) if dataclasses.is_dataclass(item) else ("list", None)
+    if origin is dict:
+        return "map", None
+    if isinstance(hint, type) and issubclass(hint, Enum):
+        return "enum", None
+    if dataclasses.is_dataclass(hint):
+        return "one", hint
+    return "plain", None
+
+
+@cache
+def _converter(cls: type) -> Any:
+    """A function from an instance of ``cls`` to its record dict, built once per class."""
+    hints = _hints(cls)
+    lines, env = [], {}
+    for name, out in _fields(cls):
+        kind, inner = _kind(hints[name])
+        if kind == "plain":
+            expr = f"o.{name}"
+        elif kind == "enum":
+            expr = f"o.{name}.value"
+        elif kind == "one":
+            env[f"c_{name}"] = inner
+            expr = f"None if o.{name} is None else conv(c_{name})(o.{name})"
+        elif kind == "many":
+            env[f"c_{name}"] = inner
+            expr = f"[conv(c_{name})(x) for x in o.{name}]"
+        elif kind == "list":
+            expr = f"list(o.{name})"
+        else:
+            expr = f"dict(o.{name})"
+        lines.append(f"    {out!r}: {expr},")
+    source = "def convert(o):\n  return {\n" + "\n".join(lines) + "\n  }\n"
+    namespace: dict[str, Any] = {"conv": _converter, **env}
+    exec(compile(source, f"<record converter {cls.__name__}>", "exec"), namespace)
+    return namespace["convert"]
 
 
 def to_record(event: model.ClinicalEvent) -> dict[str, Any]:
     """The event as a dict in the shape of ``schemas/clinical_event.avsc``."""
-    return _plain(event)
+    return _converter(model.ClinicalEvent)(event)
 
 
 def _build(cls: type, data: Any) -> Any:
@@ -81,15 +118,19 @@ def from_record(record: dict[str, Any]) -> model.ClinicalEvent:
     return _build(model.ClinicalEvent, record)
 
 
+@cache
+def _writer() -> Any:
+    import json
+
+    from hl7bus.avro import compile_writer
+    from hl7bus.serde import schema_text
+
+    return compile_writer(json.loads(schema_text("ClinicalEvent")))
+
+
 def encode(event: model.ClinicalEvent) -> bytes:
     """Schemaless Avro binary of the event (the payload inside Confluent's wire format)."""
-    import fastavro
-
-    from hl7bus.serde import parsed_schema
-
-    out = io.BytesIO()
-    fastavro.schemaless_writer(out, parsed_schema("ClinicalEvent"), to_record(event))
-    return out.getvalue()
+    return _writer()(to_record(event))
 
 
 def decode(data: bytes) -> model.ClinicalEvent:

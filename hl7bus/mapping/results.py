@@ -86,17 +86,25 @@ def _with_note(obs: Observation, note: str) -> Observation:
 
 def observation(ctx: MessageContext, obx: Segment, group: OrderGroup | None,
                 order_index: int | None) -> Observation:
-    value_type = text(obx.get(2))
+    plain = values.plain
+    value_type = plain(obx, 2)
     code, system, display = values.coded(obx, 3)
     local_code = None
-    standard = ctx.profile.standard_code("observation", code)
-    if standard is not None:
-        local_code, code, system = code, standard.code, standard.system
-        display = standard.display or display
-    observed = ctx.ts(obx.get(14))
+    if ctx.profile.codes:
+        standard = ctx.profile.standard_code("observation", code)
+        if standard is not None:
+            local_code, code, system = code, standard.code, standard.system
+            display = standard.display or display
+    observed = ctx.ts(plain(obx, 14) or "")
     if observed is None and group is not None and group.obr is not None:
-        observed = ctx.ts(group.obr.get(7))
-    units_code, _unit_system, units_display = values.coded(obx, 6)
+        observed = ctx.ts(plain(group.obr, 7) or "")
+    units = None
+    if obx.field(6):
+        units_code, _unit_system, units_display = values.coded(obx, 6)
+        units = units_code or units_display
+    flags: tuple[str, ...] = ()
+    if obx.field(8):
+        flags = tuple(f for f in (text(r) for r in values.each_whole(obx, 8)) if f)
     return Observation(
         code=code,
         code_system=system,
@@ -104,17 +112,26 @@ def observation(ctx: MessageContext, obx: Segment, group: OrderGroup | None,
         local_code=local_code,
         value_type=value_type,
         value=_value(obx, value_type),
-        units=units_code or units_display,
-        reference_range=text(obx.get(7)),
-        abnormal_flags=tuple(f for f in (text(r) for r in values.each_whole(obx, 8)) if f),
-        status=text(obx.get(11)),
+        units=units,
+        reference_range=plain(obx, 7),
+        abnormal_flags=flags,
+        status=plain(obx, 11),
         observed_at=observed,
-        sub_id=text(obx.get(4)),
+        sub_id=plain(obx, 4),
         order_index=order_index,
     )
 
 
 def _value(obx: Segment, value_type: str | None) -> str | None:
+    raw = obx.field(5)
+    if not raw:
+        return None
+    if value_type not in CODED_VALUE_TYPES and value_type != "SN":
+        for char in values._specials(obx.encoding):
+            if char in raw:
+                break
+        else:
+            return text(raw)
     reps = range(len(obx.repetitions(5)))
     if value_type in CODED_VALUE_TYPES:
         parts = []

@@ -13,8 +13,11 @@ from zoneinfo import ZoneInfo
 from hl7bus.events.model import Address, Identifier, Location, PersonName, Provider, Telecom
 from hl7bus.hl7 import Segment
 
+# Fractions of a second follow a dot; some senders (Mirth among them) leave the dot
+# out after full seconds (``20110613122406637``), which cannot mean anything else.
 _DTM = re.compile(
-    r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,4})?\s*([+-]\d{2}:?\d{2})?$"
+    r"^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(\.\d{1,4}|\d{1,4})?)?)?)?)?)?"
+    r"\s*([+-]\d{2}:?\d{2})?$"
 )
 
 
@@ -31,6 +34,7 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+@lru_cache(maxsize=8192)
 def timestamp(raw: str, zone: str) -> str | None:
     """An HL7 TS/DTM as ISO 8601, as precise as sent.
 
@@ -69,6 +73,8 @@ def timestamp(raw: str, zone: str) -> str | None:
     tz = f"{'+' if total >= 0 else '-'}{abs(total) // 60:02d}:{abs(total) % 60:02d}"
     clock = f"{local:%H:%M}"
     if second is not None:
+        if fraction and not fraction.startswith("."):
+            fraction = f".{fraction}"
         clock += f":{second}{fraction or ''}"
     return f"{local:%Y-%m-%d}T{clock}{tz}"
 
@@ -90,29 +96,65 @@ def date(raw: str) -> str | None:
     return digits[:4]
 
 
+def _raw(seg: Segment, n: int, rep: int) -> list[str]:
+    """The components of one repetition as written (still escaped), so that an escaped
+    separator (``\\T\\``, ``\\S\\``) never splits a value."""
+    reps = seg.repetitions(n)
+    if rep >= len(reps):
+        return []
+    return reps[rep].split(seg.encoding.component)
+
+
+def _part(seg: Segment, comps: list[str], i: int) -> str | None:
+    """Component ``i`` (from 1), its first subcomponent, unescaped, as an event value."""
+    if i > len(comps):
+        return None
+    value = comps[i - 1]
+    sub = seg.encoding.subcomponent
+    if sub and sub in value:
+        value = value.split(sub, 1)[0]
+    return text(seg._unescape(value))
+
+
+def _sub(seg: Segment, comps: list[str], i: int, j: int) -> str | None:
+    """Subcomponent ``j`` of component ``i`` (e.g. the universal id of an HD)."""
+    if i > len(comps):
+        return None
+    sub = seg.encoding.subcomponent
+    parts = comps[i - 1].split(sub) if sub else [comps[i - 1]]
+    return text(seg._unescape(parts[j - 1])) if j <= len(parts) else None
+
+
 def person_name(seg: Segment, n: int, rep: int = 0) -> PersonName | None:
     """XPN (PID-5, NK1-2, ...): family^given^middle^suffix^prefix."""
-    family = text(seg.get(n, 1, 1, rep))
-    given = tuple(g for g in (text(seg.get(n, 2, 1, rep)), text(seg.get(n, 3, 1, rep))) if g)
-    suffix = text(seg.get(n, 4, 1, rep))
-    prefix = text(seg.get(n, 5, 1, rep))
+    c = _raw(seg, n, rep)
+    if not c:
+        return None
+    family = _part(seg, c, 1)  # XPN-1 is an FN: surname&own surname prefix&...
+    given = tuple(g for g in (_part(seg, c, 2), _part(seg, c, 3)) if g)
+    suffix, prefix = _part(seg, c, 4), _part(seg, c, 5)
     if not (family or given or prefix or suffix):
         return None
     return PersonName(family=family, given=given, prefix=prefix, suffix=suffix)
 
 
+def _hd(seg: Segment, comps: list[str], i: int) -> str | None:
+    return _part(seg, comps, i) or _sub(seg, comps, i, 2)
+
+
 def hd(seg: Segment, n: int, component: int, rep: int = 0) -> str | None:
     """An HD inside a component (e.g. CX-4): its namespace id, else its universal id."""
-    return text(seg.get(n, component, 1, rep)) or text(seg.get(n, component, 2, rep))
+    return _hd(seg, _raw(seg, n, rep), component)
 
 
 def identifiers(seg: Segment, n: int) -> tuple[Identifier, ...]:
     """Every CX repetition of a field (PID-3, MRG-1): value, assigning authority, type."""
     found = []
     for rep in range(len(seg.repetitions(n))):
-        value = text(seg.get(n, 1, 1, rep))
+        c = _raw(seg, n, rep)
+        value = _part(seg, c, 1)
         if value:
-            found.append(Identifier(value, hd(seg, n, 4, rep), text(seg.get(n, 5, 1, rep))))
+            found.append(Identifier(value, _hd(seg, c, 4), _part(seg, c, 5)))
     return tuple(found)
 
 
@@ -120,16 +162,13 @@ def addresses(seg: Segment, n: int) -> tuple[Address, ...]:
     """XAD repetitions: street^other^city^state^zip^country^type."""
     found = []
     for rep in range(len(seg.repetitions(n))):
-        lines = tuple(v for v in (text(seg.get(n, 1, 1, rep)), text(seg.get(n, 2, 1, rep))) if v)
+        c = _raw(seg, n, rep)
+        lines = tuple(v for v in (_part(seg, c, 1), _part(seg, c, 2)) if v)
         address = Address(
-            lines=lines,
-            city=text(seg.get(n, 3, 1, rep)),
-            state=text(seg.get(n, 4, 1, rep)),
-            postal_code=text(seg.get(n, 5, 1, rep)),
-            country=text(seg.get(n, 6, 1, rep)),
-            use=text(seg.get(n, 7, 1, rep)),
+            lines=lines, city=_part(seg, c, 3), state=_part(seg, c, 4), postal_code=_part(seg, c, 5),
+            country=_part(seg, c, 6), use=_part(seg, c, 7),
         )
-        if address != Address(use=address.use):
+        if lines or address.city or address.state or address.postal_code or address.country:
             found.append(address)
     return tuple(found)
 
@@ -138,49 +177,52 @@ def telecoms(seg: Segment, n: int, default_use: str | None = None) -> tuple[Tele
     """XTN repetitions: the number (or its parts, or the e-mail), its use and equipment."""
     found = []
     for rep in range(len(seg.repetitions(n))):
-        value = text(seg.get(n, 1, 1, rep))
+        c = _raw(seg, n, rep)
+        value = _part(seg, c, 1)
         if not value:
-            parts = [seg.get(n, i, 1, rep).strip() for i in (5, 6, 7)]
-            email = text(seg.get(n, 4, 1, rep))
-            value = email or text(" ".join(p for p in parts if p))
+            parts = [_part(seg, c, i) for i in (5, 6, 7)]
+            value = _part(seg, c, 4) or text(" ".join(p for p in parts if p))
         if value:
-            found.append(
-                Telecom(value, text(seg.get(n, 2, 1, rep)) or default_use,
-                        text(seg.get(n, 3, 1, rep)))
-            )
+            found.append(Telecom(value, _part(seg, c, 2) or default_use, _part(seg, c, 3)))
     return tuple(found)
 
 
 def provider(seg: Segment, n: int, rep: int = 0) -> Provider | None:
     """XCN (PV1-7, ORC-12, OBR-16, TXA-5): id^family^given^middle^suffix^prefix^...^authority."""
+    c = _raw(seg, n, rep)
+    if not c:
+        return None
     found = Provider(
-        id=text(seg.get(n, 1, 1, rep)),
-        family=text(seg.get(n, 2, 1, rep)),
-        given=text(seg.get(n, 3, 1, rep)),
-        prefix=text(seg.get(n, 6, 1, rep)),
-        authority=text(seg.get(n, 9, 1, rep)) or text(seg.get(n, 9, 2, rep)),
+        id=_part(seg, c, 1), family=_part(seg, c, 2), given=_part(seg, c, 3), prefix=_part(seg, c, 6),
+        authority=_hd(seg, c, 9),
     )
-    return None if found == Provider() else found
+    return None if found == _NO_PROVIDER else found
+
+
+_NO_PROVIDER = Provider()
+_NO_LOCATION = Location()
 
 
 def location(seg: Segment, n: int) -> Location | None:
     """PL (PV1-3): point of care^room^bed^facility^status^type^building^floor."""
+    c = _raw(seg, n, 0)
+    if not c:
+        return None
     found = Location(
-        point_of_care=text(seg.get(n, 1)),
-        room=text(seg.get(n, 2)),
-        bed=text(seg.get(n, 3)),
-        facility=text(seg.get(n, 4)) or text(seg.get(n, 4, 2)),
-        building=text(seg.get(n, 7)),
-        floor=text(seg.get(n, 8)),
+        point_of_care=_part(seg, c, 1), room=_part(seg, c, 2), bed=_part(seg, c, 3),
+        facility=_hd(seg, c, 4), building=_part(seg, c, 7), floor=_part(seg, c, 8),
     )
-    return None if found == Location() else found
+    return None if found == _NO_LOCATION else found
 
 
 def coded(seg: Segment, n: int, rep: int = 0) -> tuple[str | None, str | None, str | None]:
     """CE/CWE/CNE: (code, coding system, display); the alternate triple when the first is empty."""
-    code, display, system = (text(seg.get(n, i, 1, rep)) for i in (1, 2, 3))
+    c = _raw(seg, n, rep)
+    if not c:
+        return None, None, None
+    code, display, system = _part(seg, c, 1), _part(seg, c, 2), _part(seg, c, 3)
     if not code and not display:
-        code, display, system = (text(seg.get(n, i, 1, rep)) for i in (4, 5, 6))
+        code, display, system = _part(seg, c, 4), _part(seg, c, 5), _part(seg, c, 6)
     return code, system, display
 
 
@@ -202,3 +244,21 @@ def whole(seg: Segment, n: int, rep: int = 0) -> str:
 def each_whole(seg: Segment, n: int) -> list[str]:
     """Every repetition of a text field, unescaped."""
     return [whole(seg, n, rep) for rep in range(len(seg.repetitions(n)))]
+
+
+@lru_cache(maxsize=64)
+def _specials(encoding: object) -> tuple[str, ...]:
+    chars = (encoding.component, encoding.repetition, encoding.escape, encoding.subcomponent)  # type: ignore[attr-defined]
+    return tuple(c for c in chars if c)
+
+
+def plain(seg: Segment, n: int) -> str | None:
+    """The first component of field ``n`` as an event value; fast when the field is a
+    plain value with no separators or escapes (most are)."""
+    raw = seg.field(n)
+    if not raw:
+        return None
+    for char in _specials(seg.encoding):
+        if char in raw:
+            return text(seg.get(n))
+    return text(raw)
