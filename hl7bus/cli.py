@@ -72,6 +72,31 @@ def _translate(args: argparse.Namespace) -> int:
     return run(args.files, args.profile, sys.stdout, sys.stderr)
 
 
+def _connector(args: argparse.Namespace) -> int:
+    from hl7bus.settings import KafkaSettings, MllpSettings, RegistrySettings
+
+    kafka, registry = KafkaSettings(), RegistrySettings()
+    if args.kind == "mllp":
+        from hl7bus.connectors.mllp.main import main
+
+        overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
+                                       ("name", args.name)) if v is not None}
+        if args.profile:
+            overrides["profiles"] = args.profile
+        if args.metrics_port is not None:
+            overrides["metrics_port"] = args.metrics_port or None
+        return main(MllpSettings(**overrides), kafka, registry)
+    from hl7bus.connectors.files.main import main as files_main
+    from hl7bus.settings import FileSettings
+
+    overrides = {"directory": args.directory}
+    if args.profile:
+        overrides["profiles"] = args.profile
+    if args.name:
+        overrides["name"] = args.name
+    return files_main(FileSettings(**overrides), kafka, registry)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hl7bus",
@@ -103,6 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--profile", type=Path, action="append", default=[],
                            help="a sender profile file or a folder of them (repeatable)")
     translate.set_defaults(run=_translate)
+
+    connector = sub.add_parser("connector", help="run an inbound connector (mllp, files)")
+    kinds = connector.add_subparsers(dest="kind", required=True, metavar="KIND")
+    mllp = kinds.add_parser("mllp", help="listen for HL7 v2 over MLLP (settings: HL7BUS_MLLP_*)")
+    mllp.add_argument("--host")
+    mllp.add_argument("--port", type=int)
+    mllp.add_argument("--name", help="connector name, in records and metrics (default mllp)")
+    mllp.add_argument("--metrics-port", type=int, help="0 turns the HTTP endpoint off")
+    mllp.add_argument("--profile", type=Path, action="append", default=[],
+                      help="a sender profile file or folder (repeatable)")
+    mllp.set_defaults(run=_connector)
+    files = kinds.add_parser("files", help="pick up HL7 v2 files from a folder")
+    files.add_argument("directory", type=Path)
+    files.add_argument("--name")
+    files.add_argument("--profile", type=Path, action="append", default=[])
+    files.set_defaults(run=_connector)
     return parser
 
 

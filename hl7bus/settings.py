@@ -76,3 +76,27 @@ class DevStackSettings(BaseSettings):
     @property
     def registry_url(self) -> str:
         return f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"
+
+
+class MllpSettings(BaseSettings):
+    """The MLLP listener (``HL7BUS_MLLP_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HL7BUS_MLLP_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 2575
+    name: str = "mllp"
+    max_message_bytes: int = 8 * 1024 * 1024
+    max_connections: int = 256
+    idle_timeout_s: float = 300.0
+    read_timeout_s: float = 30.0
+    store_timeout_s: float = 10.0
+    drain_timeout_s: float = 30.0
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = Field(
+        default=None, description="CA of client certificates: set it to require mutual TLS"
+    )
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = 9464
+    profiles: list[Path] = Field(default_factory=list)

@@ -3,6 +3,7 @@ table of small mappers.  Pure: values in, values out."""
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,10 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     ("OML", "O21"): orders.map_orders,
     ("RDE", "O11"): pharmacy.map_pharmacy_order,
     ("RAS", "O17"): pharmacy.map_administration,
+    # Before v2.4 the pharmacy messages all used trigger O01 (v2.3 RDE^O01, RAS^O01);
+    # senders keep it in later versions too.
+    ("RDE", "O01"): pharmacy.map_pharmacy_order,
+    ("RAS", "O01"): pharmacy.map_administration,
     ("VXU", "V04"): pharmacy.map_vaccination,
     **{("SIU", trigger): scheduling.map_appointment for trigger in scheduling.SIU_EVENTS},
     **{("MDM", f"T{n:02d}"): documents.map_document for n in range(1, 12)},
@@ -56,8 +61,8 @@ def mapper_for(message: Message) -> Mapper:
         raise MessageError(
             ErrorCode.UNSUPPORTED_MESSAGE_TYPE,
             f"Message type {kind or '(empty)'} is not one hl7bus translates "
-            f"(it translates ADT, ORU^R01, ORM^O01, OML^O21, RDE^O11, RAS^O17, VXU^V04, "
-            f"SIU^S12-S15 and MDM^T01-T11).",
+            f"(it translates ADT, ORU^R01, ORM^O01, OML^O21, RDE^O11/O01, RAS^O17/O01, "
+            f"VXU^V04, SIU^S12-S15 and MDM^T01-T11).",
             segment="MSH", field=9, control_id=message.control_id or None,
         )
     return mapper
@@ -88,7 +93,7 @@ def translate(data: bytes | str, profiles: ProfileSet, receipt: Receipt = Receip
         profile.default_charset
         and not message.charset_declared
         and isinstance(data, bytes)
-        and message.text.used != profile.default_charset
+        and message.text.used != codecs.lookup(profile.default_charset).name
     ):
         message = parse_message(data, default_charset=profile.default_charset)
     return Translation(message, profile, translate_message(message, profile, receipt))

@@ -1,0 +1,240 @@
+"""The MLLP listener: vendor systems connect, send HL7 v2 framed in MLLP, and wait for an
+ACK after each message.  The ACK is written only once Kafka has stored the message.
+
+Per connection, messages are handled in arrival order; connections run side by side and
+share one producer, so their records travel in the same batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import time
+import uuid
+from datetime import UTC, datetime
+
+from hl7bus.connectors.mllp.ack import AckCode, ack_code, build_ack
+from hl7bus.connectors.mllp.framing import Frame, MllpDecoder, frame
+from hl7bus.envelope import Envelope, read_envelope
+from hl7bus.errors import MessageError
+from hl7bus.ingest import Ingestor, Received, too_large
+from hl7bus.logs import fields
+from hl7bus.metrics import ConnectorMetrics
+from hl7bus.settings import MllpSettings
+from hl7bus.store import KafkaStore, StoreError
+
+log = logging.getLogger("hl7bus.mllp")
+
+READ_SIZE = 256 * 1024
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def tls_context(settings: MllpSettings) -> ssl.SSLContext | None:
+    if settings.tls_cert is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    if settings.tls_client_ca is not None:
+        context.load_verify_locations(settings.tls_client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+class MllpServer:
+    def __init__(self, settings: MllpSettings, ingestor: Ingestor, store: KafkaStore,
+                 metrics: ConnectorMetrics) -> None:
+        self.settings = settings
+        self.ingestor = ingestor
+        self.store = store
+        self.metrics = metrics
+        self.connector = f"mllp:{settings.name}"
+        self._server: asyncio.base_events.Server | None = None
+        self._connections: set[asyncio.Task] = set()
+        self._draining = asyncio.Event()
+        self._busy: dict[asyncio.Task, bool] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        self._server = await asyncio.start_server(
+            self._accept, s.host, s.port, ssl=tls_context(s), limit=READ_SIZE, backlog=1024,
+        )
+        port = self._server.sockets[0].getsockname()[1]
+        log.info("listening", extra=fields(host=s.host, port=port, connector=self.connector,
+                                           tls=s.tls_cert is not None))
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def drain(self) -> None:
+        """Stop accepting; let each connection finish and answer what it has received."""
+        self._draining.set()
+        if self._server is not None:
+            self._server.close()
+        idle = [t for t in self._connections if not self._busy.get(t)]
+        for task in idle:
+            task.cancel()
+        if self._connections:
+            await asyncio.wait(self._connections, timeout=self.settings.drain_timeout_s)
+        for task in self._connections:
+            task.cancel()
+        log.info("drained", extra=fields(connector=self.connector))
+
+    def health(self) -> dict:
+        return {"ok": not self._draining.is_set(), "connector": self.connector,
+                "connections": len(self._connections)}
+
+    # -- connections --------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        peer = _peer(writer)
+        if self._draining.is_set() or len(self._connections) >= self.settings.max_connections:
+            self.metrics.label(self.metrics.refused).inc()
+            log.warning("connection refused: limit reached",
+                        extra=fields(peer=peer, limit=self.settings.max_connections))
+            writer.close()
+            return
+        self._connections.add(task)
+        self.metrics.label(self.metrics.connections).inc()
+        try:
+            await self._serve(reader, writer, peer, task)
+        except asyncio.CancelledError:
+            pass
+        except (ConnectionError, ssl.SSLError, OSError) as exc:
+            log.info("connection lost", extra=fields(peer=peer, reason=type(exc).__name__))
+        finally:
+            self._connections.discard(task)
+            self._busy.pop(task, None)
+            self.metrics.label(self.metrics.connections).dec()
+            writer.close()
+            try:
+                await asyncio.wait_for(writer.wait_closed(), 2)
+            except (Exception, asyncio.CancelledError):  # noqa: BLE001 - closing anyway
+                pass
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     peer: str, task: asyncio.Task) -> None:
+        s = self.settings
+        decoder = MllpDecoder(s.max_message_bytes)
+        while not self._draining.is_set():
+            timeout = s.read_timeout_s if decoder.in_frame else s.idle_timeout_s
+            try:
+                data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
+            except TimeoutError:
+                kind = "read" if decoder.in_frame else "idle"
+                self.metrics.label(self.metrics.timeouts, kind=kind).inc()
+                log.info("connection closed: %s timeout", kind,
+                         extra=fields(peer=peer, pending_bytes=decoder.pending_bytes))
+                return
+            if not data:
+                return
+            skipped = decoder.skipped_bytes
+            frames = decoder.feed(data)
+            if decoder.skipped_bytes > skipped:
+                self.metrics.label(self.metrics.skipped_bytes).inc(decoder.skipped_bytes - skipped)
+                log.warning("bytes outside any MLLP frame skipped",
+                            extra=fields(peer=peer, count=decoder.skipped_bytes - skipped))
+            if not frames:
+                continue
+            self._busy[task] = True
+            try:
+                for found in frames:
+                    started = time.perf_counter()
+                    ack = await self.handle(found, peer)
+                    writer.write(frame(ack))
+                    await writer.drain()
+                    self.metrics.label(self.metrics.ack_latency).observe(time.perf_counter() - started)
+            finally:
+                self._busy[task] = False
+
+    # -- one message --------------------------------------------------------------------
+
+    async def handle(self, found: Frame, peer: str) -> bytes:
+        """Store one message and build its ACK."""
+        received_at = _now()
+        received = Received(found.payload, received_at.isoformat(timespec="milliseconds"),
+                            self.connector, peer)
+        envelope = read_envelope(found.payload)
+        error: MessageError | None = None
+        try:
+            if found.oversized:
+                error = too_large(found.size, self.settings.max_message_bytes)
+                self.metrics.label(self.metrics.oversized).inc()
+                log.warning("message over the size limit",
+                            extra=fields(peer=peer, size=found.size, control_id=envelope.control_id))
+                await self.store.put([self.ingestor.dead_letter(
+                    received, envelope, error, _now().isoformat(timespec="milliseconds"), None)])
+            else:
+                raw_put = asyncio.ensure_future(
+                    self.store.put([self.ingestor.raw_record(received, envelope)]))
+                translated = self.ingestor.translate(received)  # overlaps Kafka's round trip
+                (raw,) = await raw_put
+                error = translated.error
+                if error is None:
+                    records = self.ingestor.event_records(translated.events, raw)
+                    if records:
+                        await self.store.put(records)
+                    self.metrics.label(self.metrics.events).inc(len(records))
+                else:
+                    self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
+                    log.info("message rejected", extra=fields(
+                        peer=peer, control_id=envelope.control_id, error=error.code.text,
+                        segment=error.segment, field=error.field))
+                    await self.store.put([self.ingestor.dead_letter(
+                        received, envelope, error, _now().isoformat(timespec="milliseconds"), raw)])
+        except StoreError as exc:
+            self.metrics.label(self.metrics.store_failures).inc()
+            log.warning("message not stored", extra=fields(
+                peer=peer, control_id=envelope.control_id, reason=exc.message))
+            return self._ack(envelope, AckCode.COMMIT_ERROR if envelope.enhanced else AckCode.ERROR, exc)
+        return self._ack(envelope, ack_code(envelope, error), error)
+
+    def _ack(self, envelope: Envelope, code: AckCode, error: MessageError | None) -> bytes:
+        self.metrics.label(self.metrics.messages, ack=code.value).inc()
+        return build_ack(envelope, code, now=_now(), ack_control_id=uuid.uuid4().hex[:20],
+                         error=error)
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
+
+
+async def run(server: MllpServer, metrics_host: str, metrics_port: int | None) -> None:
+    """Serve until SIGTERM or SIGINT, then drain and flush."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    http = None
+    if metrics_port is not None:
+        http = await _serve_metrics(server, metrics_host, metrics_port)
+    await stop.wait()
+    log.info("stopping: draining connections", extra=fields(connector=server.connector))
+    await server.drain()
+    if http is not None:
+        http.close()
+    left = await asyncio.to_thread(server.store.close, 10.0)
+    log.info("stopped", extra=fields(connector=server.connector, undelivered=left))
+
+
+async def _serve_metrics(server: MllpServer, host: str, port: int):
+    from hl7bus.metrics import serve_http
+
+    http = await serve_http(host, port, server.metrics.registry, server.health)
+    log.info("metrics and health", extra=fields(url=f"http://{host}:{port}/metrics"))
+    return http

@@ -1,0 +1,152 @@
+"""What the bus stores for one received message: its raw record, then its events — or,
+when it cannot be translated, a dead-letter record with its bytes and why.
+
+Pure: bytes in, records out.  The connectors put the records on Kafka and answer the
+sender only once Kafka has them all.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from hl7bus.avro import compile_writer
+from hl7bus.envelope import Envelope
+from hl7bus.errors import ErrorCode, MessageError
+from hl7bus.events.model import ClinicalEvent
+from hl7bus.events.records import to_record
+from hl7bus.mapping.context import MAPPING_VERSION, Receipt
+from hl7bus.mapping.router import translate
+from hl7bus.profiles import ProfileSet
+from hl7bus.serde import schema_text
+from hl7bus.topics import Topics
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """Where Kafka put a record."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaIds:
+    """Registry ids of the record schemas, looked up once at start."""
+
+    raw: int
+    events: int
+    dlq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One message as it arrived: bytes, when, from where, through which connector."""
+
+    raw: bytes
+    received_at: str
+    connector: str
+    peer: str | None = None
+
+
+@dataclass(slots=True)
+class Translated:
+    events: list[ClinicalEvent] = field(default_factory=list)
+    error: MessageError | None = None
+
+
+def _wire(schema_id: int, schema_name: str) -> Callable[[Any], bytes]:
+    header = struct.pack(">bI", 0, schema_id)  # Confluent wire format
+    encode = compile_writer(json.loads(schema_text(schema_name)))
+    return lambda record: header + encode(record)
+
+
+class Ingestor:
+    """Builds the bus's records for received messages."""
+
+    def __init__(self, topics: Topics, profiles: ProfileSet, ids: SchemaIds) -> None:
+        self.topics = topics
+        self.profiles = profiles
+        self._raw = _wire(ids.raw, "RawMessage")
+        self._event = _wire(ids.events, "ClinicalEvent")
+        self._dlq = _wire(ids.dlq, "DeadLetter")
+
+    def raw_record(self, received: Received, envelope: Envelope) -> OutRecord:
+        value = self._raw({
+            "raw": received.raw,
+            "received_at": received.received_at,
+            "connector": received.connector,
+            "peer": received.peer,
+            "charset": envelope.charset or None,
+            "sending_application": envelope.sending_application or None,
+            "sending_facility": envelope.sending_facility or None,
+            "message_control_id": envelope.control_id or None,
+            "message_type": envelope.message_type or None,
+            "trigger_event": envelope.trigger_event or None,
+            "version": envelope.version or None,
+        })
+        return OutRecord(self.topics.raw, envelope.key, value)
+
+    def translate(self, received: Received) -> Translated:
+        receipt = Receipt(received.received_at, received.connector)
+        try:
+            return Translated(translate(received.raw, self.profiles, receipt).events)
+        except MessageError as exc:
+            return Translated(error=exc)
+
+    def event_records(self, events: list[ClinicalEvent], raw: Stored | None) -> list[OutRecord]:
+        """The events' records, each pointing at the raw record it came from."""
+        out = []
+        source = None
+        for event in events:
+            if raw is not None:
+                if source is None:
+                    source = replace(event.source, raw_topic=raw.topic,
+                                     raw_partition=raw.partition, raw_offset=raw.offset)
+                event = replace(event, source=source)
+            out.append(OutRecord(self.topics.events, event.patient.key.encode(),
+                                 self._event(to_record(event))))
+        return out
+
+    def dead_letter(self, received: Received, envelope: Envelope, error: MessageError,
+                    failed_at: str, raw: Stored | None) -> OutRecord:
+        value = self._dlq({
+            "raw": received.raw,
+            "error_code": error.code.text,
+            "hl7_condition": error.code.hl7_condition,
+            "error_segment": error.segment,
+            "error_field": error.field,
+            "error_message": error.message,
+            "failed_at": failed_at,
+            "received_at": received.received_at,
+            "connector": received.connector,
+            "peer": received.peer,
+            "mapping_version": MAPPING_VERSION,
+            "sending_application": envelope.sending_application or None,
+            "sending_facility": envelope.sending_facility or None,
+            "message_control_id": envelope.control_id or error.control_id,
+            "message_type": envelope.message_type or None,
+            "trigger_event": envelope.trigger_event or None,
+            "raw_topic": raw.topic if raw else None,
+            "raw_partition": raw.partition if raw else None,
+            "raw_offset": raw.offset if raw else None,
+        })
+        return OutRecord(self.topics.dlq, envelope.key, value)
+
+
+def too_large(size: int, limit: int) -> MessageError:
+    return MessageError(
+        ErrorCode.MESSAGE_TOO_LARGE,
+        f"The message is {size} bytes, more than the {limit} bytes this connector accepts.",
+    )

@@ -1,0 +1,29 @@
+"""Building a connector's parts from its settings: schema ids, profiles, ingestor, store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hl7bus import serde
+from hl7bus.bootstrap import TOPIC_RECORDS
+from hl7bus.ingest import Ingestor, SchemaIds
+from hl7bus.profiles import load_profiles
+from hl7bus.settings import KafkaSettings, RegistrySettings
+from hl7bus.topics import Topics
+
+
+def schema_ids(registry: RegistrySettings, topics: Topics) -> SchemaIds:
+    """Register (or find) each record schema under ``<topic>-value`` and return the ids."""
+    from confluent_kafka.schema_registry import Schema
+
+    client = serde.registry_client(registry)
+    ids = {}
+    for attr in ("raw", "events", "dlq"):
+        subject = f"{getattr(topics, attr)}-value"
+        ids[attr] = client.register_schema(subject, Schema(serde.schema_text(TOPIC_RECORDS[attr]), "AVRO"))
+    return SchemaIds(**ids)
+
+
+def ingestor(kafka: KafkaSettings, registry: RegistrySettings, profiles: list[Path]) -> Ingestor:
+    topics = Topics.with_prefix(kafka.topic_prefix)
+    return Ingestor(topics, load_profiles(profiles), schema_ids(registry, topics))
