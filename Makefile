@@ -1,5 +1,6 @@
 # hl7bus: the two commands of the README, and their parts.
-#   make run   set up, start Kafka + the schema registry + the bus on loopback
+#   make run   set up; start Kafka, the schema registry and the MLLP connector on loopback;
+#              play the sample feed and show what landed
 #   make test  set up, run every test (starts the local stack when none is given)
 
 PYTHON ?= python3
@@ -11,6 +12,7 @@ STAMP   = $(VENV)/.installed
 
 run: setup
 	$(BIN)/hl7bus dev up
+	$(BIN)/hl7bus demo
 
 test: setup
 	$(BIN)/pytest

@@ -97,6 +97,12 @@ def _connector(args: argparse.Namespace) -> int:
     return files_main(FileSettings(**overrides), kafka, registry)
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from hl7bus.commands.demo import run
+
+    return run(args.host, args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hl7bus",
@@ -128,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--profile", type=Path, action="append", default=[],
                            help="a sender profile file or a folder of them (repeatable)")
     translate.set_defaults(run=_translate)
+
+    demo = sub.add_parser("demo", help="play the sample feed into MLLP and show what landed")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=2575)
+    demo.set_defaults(run=_demo)
 
     connector = sub.add_parser("connector", help="run an inbound connector (mllp, files)")
     kinds = connector.add_subparsers(dest="kind", required=True, metavar="KIND")

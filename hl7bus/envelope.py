@@ -30,8 +30,9 @@ class Envelope:
 
     @property
     def enhanced(self) -> bool:
-        """Enhanced acknowledgement mode: the sender asked for accept ACKs (MSH-15)."""
-        return bool(self.accept_ack_type)
+        """Enhanced acknowledgement mode with accept (commit) ACKs: MSH-15 is AL, ER or SU.
+        With MSH-15 NE the sender wants no commit ACK, so it gets the application ACK."""
+        return self.accept_ack_type in ("AL", "ER", "SU")
 
     @property
     def key(self) -> bytes:

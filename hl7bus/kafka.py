@@ -3,6 +3,7 @@ delivery settings the bus promises (idempotent producers, ``acks=all``, committe
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from hl7bus.settings import KafkaSettings
@@ -23,6 +24,31 @@ def client_config(settings: KafkaSettings) -> dict[str, Any]:
     if settings.ssl_ca_location:
         config["ssl.ca.location"] = str(settings.ssl_ca_location)
     return config
+
+
+def quiet_logger() -> logging.Logger:
+    """A logger that drops librdkafka's own lines, for clients of short-lived commands."""
+    logger = logging.getLogger("hl7bus.kafka.quiet")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    return logger
+
+
+def require_reachable(settings: KafkaSettings, timeout_s: float = 10.0) -> None:
+    """Fail with one sentence when no broker answers at the bootstrap address."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    from hl7bus.errors import Hl7BusError
+
+    admin = AdminClient({**client_config(settings), "logger": quiet_logger()})
+    try:
+        admin.list_topics(timeout=timeout_s)
+    except KafkaException:
+        raise Hl7BusError(
+            f"no Kafka broker answers at {settings.bootstrap_servers}; start one with "
+            "`hl7bus dev up` or set HL7BUS_KAFKA_BOOTSTRAP_SERVERS"
+        ) from None
 
 
 def producer_config(

@@ -50,6 +50,8 @@ class DevStackSettings(BaseSettings):
     controller_port: int = 9093
     registry_port: int = 8081
     registry_management_port: int = 9081
+    mllp_port: int = 2575
+    mllp_metrics_port: int = 9464
     kafka_version: str = "4.1.1"
     log4j_version: str = "2.25.3"
     slf4j_version: str = "2.0.17"
@@ -99,4 +101,30 @@ class MllpSettings(BaseSettings):
     )
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 9464
+    profiles: list[Path] = Field(default_factory=list)
+
+
+class FileSettings(BaseSettings):
+    """The file connector: a folder that vendor systems drop HL7 v2 files into
+    (``HL7BUS_FILES_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HL7BUS_FILES_", frozen=True, extra="ignore")
+
+    directory: Path
+    name: str = "files"
+    poll_interval_s: float = 1.0
+    settle_s: float = Field(
+        default=2.0, description="a file is complete once its size and mtime kept still this long"
+    )
+    store_timeout_s: float = 10.0
+    max_file_bytes: int = 256 * 1024 * 1024
+    max_message_bytes: int = Field(
+        default=900_000,
+        description="a larger message goes to the dead-letter topic (its first bytes); "
+        "keep it under the broker's message.max.bytes",
+    )
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 60.0
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
     profiles: list[Path] = Field(default_factory=list)

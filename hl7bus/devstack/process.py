@@ -18,11 +18,13 @@ class ManagedProcess:
     role: str
     pid_file: Path
     log_file: Path
+    marker: str | None = None
 
     @property
     def tag(self) -> str:
-        """A JVM system property that marks the process as ours in the process table."""
-        return f"-Dhl7bus.dev.role={self.role}"
+        """What marks the process as ours in the process table: a JVM system property, or
+        the ``marker`` argument given for a non-Java process."""
+        return self.marker or f"-Dhl7bus.dev.role={self.role}"
 
     def start(self, cmd: list[str], *, env: dict[str, str], cwd: Path, info: dict) -> int:
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)

@@ -37,13 +37,16 @@ REGISTRY_MIN_JAVA = 21
 class StackStatus:
     kafka_pid: int | None
     registry_pid: int | None
+    connector_pid: int | None
     bootstrap_servers: str
     registry_url: str
+    mllp: str
+    metrics_url: str
     home: Path
 
     @property
     def running(self) -> bool:
-        return self.kafka_pid is not None and self.registry_pid is not None
+        return None not in (self.kafka_pid, self.registry_pid, self.connector_pid)
 
     def describe(self) -> str:
         def state(pid: int | None) -> str:
@@ -52,6 +55,7 @@ class StackStatus:
         return (
             f"Kafka     {state(self.kafka_pid):<22} bootstrap {self.bootstrap_servers}\n"
             f"Registry  {state(self.registry_pid):<22} {self.registry_url}\n"
+            f"MLLP      {state(self.connector_pid):<22} {self.mllp}  (metrics {self.metrics_url})\n"
             f"Data and logs in {self.home / 'dev'}"
         )
 
@@ -65,6 +69,8 @@ class LocalStack:
         logs = settings.state_dir / "logs"
         self.kafka = ManagedProcess("kafka", run / "kafka.pid", logs / "kafka.log")
         self.registry = ManagedProcess("registry", run / "registry.pid", logs / "registry.log")
+        self.connector = ManagedProcess("mllp", run / "mllp.pid", logs / "mllp.log",
+                                        marker="dev-mllp")
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -73,8 +79,11 @@ class LocalStack:
         return StackStatus(
             kafka_pid=self.kafka.pid(),
             registry_pid=self.registry.pid(),
+            connector_pid=self.connector.pid(),
             bootstrap_servers=s.bootstrap_servers,
             registry_url=s.registry_url,
+            mllp=f"mllp://{s.host}:{s.mllp_port}",
+            metrics_url=f"http://{s.host}:{s.mllp_metrics_port}/metrics",
             home=s.home,
         )
 
@@ -89,6 +98,7 @@ class LocalStack:
             return before
         start_kafka = before.kafka_pid is None
         start_registry = before.registry_pid is None
+        start_connector = before.connector_pid is None
 
         # Every check before anything starts.
         kafka_java = find_java(
@@ -106,6 +116,9 @@ class LocalStack:
         if start_registry:
             ports += [(s.registry_port, "HL7BUS_DEV_REGISTRY_PORT"),
                       (s.registry_management_port, "HL7BUS_DEV_REGISTRY_MANAGEMENT_PORT")]
+        if start_connector:
+            ports += [(s.mllp_port, "HL7BUS_DEV_MLLP_PORT"),
+                      (s.mllp_metrics_port, "HL7BUS_DEV_MLLP_METRICS_PORT")]
         for port, setting in ports:
             _require_free_port(s.host, port, setting)
         t0 = time.monotonic()
@@ -136,6 +149,14 @@ class LocalStack:
                 started.append(self.registry)
                 wait_for_registry(self.registry, s.registry_url, s.start_timeout_s)
                 echo(f"Apicurio Registry {s.registry_version} ready at {s.registry_url} "
+                     f"in {time.monotonic() - t0:.1f} s")
+            if start_connector:
+                t0 = time.monotonic()
+                self._prepare_bus()
+                self._start_connector()
+                started.append(self.connector)
+                self._wait_for_connector()
+                echo(f"MLLP connector ready at {s.host}:{s.mllp_port} "
                      f"in {time.monotonic() - t0:.1f} s")
         except BaseException:
             for proc in reversed(started):
@@ -203,11 +224,57 @@ class LocalStack:
             f"Kafka did not serve within {s.start_timeout_s:.0f} s; see {self.kafka.log_file}."
         )
 
+    def _prepare_bus(self) -> None:
+        from hl7bus.bootstrap import prepare_bus
+        from hl7bus.settings import KafkaSettings, RegistrySettings
+
+        s = self.settings
+        prepare_bus(KafkaSettings(bootstrap_servers=s.bootstrap_servers),
+                    RegistrySettings(url=s.registry_url), partitions=s.partitions,
+                    echo=lambda _line: None)
+
+    def _start_connector(self) -> None:
+        import sys
+
+        from hl7bus.commands.demo import sample_profiles
+
+        s = self.settings
+        env = dict(os.environ)
+        env.update({
+            "HL7BUS_KAFKA_BOOTSTRAP_SERVERS": s.bootstrap_servers,
+            "HL7BUS_KAFKA_TOPIC_PREFIX": "",
+            "HL7BUS_REGISTRY_URL": s.registry_url,
+            "HL7BUS_MLLP_HOST": s.host,
+            "HL7BUS_MLLP_PORT": str(s.mllp_port),
+            "HL7BUS_MLLP_METRICS_HOST": s.host,
+            "HL7BUS_MLLP_METRICS_PORT": str(s.mllp_metrics_port),
+        })
+        self.connector.start(
+            [sys.executable, "-m", "hl7bus.cli", "connector", "mllp", "--name",
+             self.connector.tag, "--profile", str(sample_profiles())],
+            env=env, cwd=s.state_dir, info={"port": s.mllp_port},
+        )
+
+    def _wait_for_connector(self) -> None:
+        s = self.settings
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.connector.exited():
+                raise DevStackError(
+                    f"The MLLP connector stopped during start-up: {self.connector.log_tail()} "
+                    f"(full log: {self.connector.log_file})."
+                )
+            if _port_open(s.host, s.mllp_port):
+                return
+            time.sleep(0.2)
+        raise DevStackError(f"The MLLP connector did not listen within 60 s; see "
+                            f"{self.connector.log_file}.")
+
     # -- down ---------------------------------------------------------------------------------
 
     def down(self, echo: Echo = print) -> None:
         stopped = False
-        for proc in (self.registry, self.kafka):
+        for proc in (self.connector, self.registry, self.kafka):
             t0 = time.monotonic()
             if proc.stop():
                 stopped = True
@@ -305,6 +372,8 @@ def _port_open(host: str, port: int) -> bool:
 
 def _require_free_port(host: str, port: int, setting: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers do: connections still in TIME_WAIT do not make a port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -21,8 +21,9 @@ def map_appointment(ctx: MessageContext) -> list[ClinicalEvent]:
     m = ctx.message
     sch = ctx.require("SCH")
     tq1 = m.segment("TQ1")
-    start = ctx.ts(sch.get(11, 4)) or (ctx.ts(tq1.get(7)) if tq1 is not None else None)
-    end = ctx.ts(sch.get(11, 5)) or (ctx.ts(tq1.get(8)) if tq1 is not None else None)
+    # TQ1 (v2.5+) first: SCH-11 is kept only for backward compatibility (withdrawn in v2.7).
+    start = (ctx.ts(tq1.get(7)) if tq1 is not None else None) or ctx.ts(sch.get(11, 4))
+    end = (ctx.ts(tq1.get(8)) if tq1 is not None else None) or ctx.ts(sch.get(11, 5))
     duration = None
     raw_duration = text(sch.get(9)) or text(sch.get(11, 3))
     if raw_duration:
@@ -34,7 +35,12 @@ def map_appointment(ctx: MessageContext) -> list[ClinicalEvent]:
     resources = []
     for name, n in (("AIS", 3), ("AIG", 3), ("AIP", 3), ("AIL", 3)):
         for seg in m.all(name):
-            found = values.coded_text(seg, n) if name != "AIP" else _person(seg)
+            if name == "AIP":
+                found = _person(seg)
+            elif name == "AIL":
+                found = _place(seg)  # AIL-3 is a location (PL), not a coded value
+            else:
+                found = values.coded_text(seg, n)
             if found:
                 resources.append(found)
     ail = m.segment("AIL")
@@ -48,17 +54,27 @@ def map_appointment(ctx: MessageContext) -> list[ClinicalEvent]:
         type=values.coded_text(sch, 8),
         status=values.coded_text(sch, 25),
         resources=tuple(resources),
-        location=(text(ail.get(3, 1)) or text(ail.get(3, 4))) if ail is not None else None,
+        location=_place(ail) if ail is not None else None,
     )
     pv1 = m.segment("PV1")
     return [ctx.event(
         SIU_EVENTS[m.trigger_event],
         common.required_patient(ctx),
-        occurred_at=start or ctx.recorded_at,
+        occurred_at=_booked_at(ctx),
         encounter=common.encounter(ctx, pv1),
         payload=Payload(appointment=appointment,
                         notes=tuple(n for n in (common.note_text(s) for s in m.all("NTE")) if n)),
     )]
+
+
+def _booked_at(ctx: MessageContext) -> str | None:
+    """When the scheduling event happened (EVN, else MSH-7); the slot itself is in the payload."""
+    evn = ctx.message.segment("EVN")
+    if evn is not None:
+        found = ctx.ts(evn.get(6)) or ctx.ts(evn.get(2))
+        if found:
+            return found
+    return ctx.recorded_at
 
 
 def _person(aip) -> str | None:
@@ -67,3 +83,8 @@ def _person(aip) -> str | None:
         return None
     name = " ".join(p for p in (provider.given, provider.family) if p)
     return name or provider.id
+
+
+def _place(ail) -> str | None:
+    """AIL-3 (PL): its point of care, else its facility."""
+    return text(ail.get(3, 1)) or text(ail.get(3, 4))

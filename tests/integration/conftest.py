@@ -1,0 +1,155 @@
+"""Integration fixtures: the bus's topics under a unique prefix, and connectors run as real
+processes (``hl7bus connector ...``) against the test broker and registry."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from hl7bus.bootstrap import prepare_bus
+from hl7bus.settings import KafkaSettings, RegistrySettings
+from hl7bus.topics import Topics
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class BusTopics:
+    prefix: str
+    topics: Topics
+    kafka: KafkaSettings
+    registry: RegistrySettings
+
+    def env(self) -> dict[str, str]:
+        return {
+            "HL7BUS_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            "HL7BUS_KAFKA_TOPIC_PREFIX": self.prefix,
+            "HL7BUS_REGISTRY_URL": self.registry.url,
+        }
+
+
+@pytest.fixture
+def bus_topics(bus) -> BusTopics:
+    """The four topics of the bus under a prefix no other test uses."""
+    prefix = f"test.{uuid.uuid4().hex[:10]}."
+    kafka = KafkaSettings(bootstrap_servers=bus.bootstrap_servers, topic_prefix=prefix)
+    registry = RegistrySettings(url=bus.registry_url)
+    topics = prepare_bus(kafka, registry, partitions=3, echo=lambda _line: None)
+    return BusTopics(prefix, topics, kafka, registry)
+
+
+@dataclass
+class RunningConnector:
+    process: subprocess.Popen
+    port: int
+    metrics_port: int
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        return self.process.returncode
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"connector exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"connector did not listen on {port} within {timeout} s")
+
+
+@pytest.fixture
+def start_mllp(bus_topics: BusTopics, tmp_path: Path) -> Iterator[Callable[..., RunningConnector]]:
+    """Start ``hl7bus connector mllp`` on a free port; extra ``HL7BUS_*`` settings as keywords
+    (``start_mllp(HL7BUS_MLLP_STORE_TIMEOUT_S="2")``).  Stopped after the test."""
+    started: list[RunningConnector] = []
+
+    def start(**settings: str) -> RunningConnector:
+        port, metrics_port = free_port(), free_port()
+        env = {**os.environ, **bus_topics.env(),
+               "HL7BUS_MLLP_PORT": str(port), "HL7BUS_MLLP_METRICS_PORT": str(metrics_port),
+               **settings}
+        log = tmp_path / f"mllp-{len(started)}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hl7bus.cli", "connector", "mllp"],
+            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        )
+        running = RunningConnector(process, int(env["HL7BUS_MLLP_PORT"]), metrics_port, log, env)
+        started.append(running)
+        _wait_for_port(running.port, process, log)
+        return running
+
+    yield start
+    for running in started:
+        running.stop(signal.SIGKILL if running.process.poll() is None else signal.SIGTERM)
+
+
+@dataclass(frozen=True)
+class Record:
+    key: bytes | None
+    value: dict
+    partition: int
+    offset: int
+
+
+def read_topic(bus_topics: BusTopics, topic: str, *, at_least: int = 0,
+               timeout: float = 30.0, quiet_s: float = 2.0) -> list[Record]:
+    """Every record of ``topic`` from the beginning, decoded with confluent-kafka's own
+    AvroDeserializer.  Waits until ``at_least`` records arrived and then ``quiet_s`` passes
+    with nothing new (or ``timeout``)."""
+    from confluent_kafka import Consumer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    from hl7bus import serde
+    from hl7bus.kafka import consumer_config
+
+    deserializer = serde.avro_deserializer(serde.registry_client(bus_topics.registry))
+    consumer = Consumer(consumer_config(bus_topics.kafka, f"test-reader-{uuid.uuid4().hex}"))
+    consumer.subscribe([topic])
+    found: list[Record] = []
+    deadline = time.monotonic() + timeout
+    last_new = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None:
+                if len(found) >= at_least and time.monotonic() - last_new > quiet_s:
+                    break
+                continue
+            if msg.error():
+                continue
+            value = deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE))
+            found.append(Record(msg.key(), value, msg.partition(), msg.offset()))
+            last_new = time.monotonic()
+    finally:
+        consumer.close()
+    return found
