@@ -43,7 +43,13 @@ def run(inputs: list[str], profile_paths: list[Path], out: TextIO, err: TextIO) 
                          "segment": None, "field": None,
                          "message": f"Cannot read {name}: {exc.strerror or exc}."})
             continue
-        for index, chunk in enumerate(split_messages(data), start=1):
+        chunks = split_messages(data)
+        if not chunks and name != "-":
+            rejected += 1
+            _error(err, {"file": name, "control_id": None, "code": "not an HL7 message",
+                         "segment": None, "field": None,
+                         "message": f"{name} holds no HL7 message."})
+        for index, chunk in enumerate(chunks, start=1):
             try:
                 translation = translate(chunk, profiles, receipt)
             except MessageError as exc:

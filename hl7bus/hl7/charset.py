@@ -68,7 +68,7 @@ _HL7_CHARSETS: dict[str, str | None] = {
     "CP1252": "cp1252",
 }
 
-_SINGLE_BYTE = frozenset({"ascii", "cp1252", "shift_jis"} | {f"iso8859-{n}" for n in range(1, 17)})
+_SINGLE_BYTE = frozenset({"ascii", "cp1252"} | {f"iso8859-{n}" for n in range(1, 17)})
 _WIDE = ("utf-16", "utf-32")
 
 
@@ -226,8 +226,7 @@ def decode_message(data: bytes, default_charset: str | None = None) -> tuple[str
         if codec in _SINGLE_BYTE:
             text = _strict(data, "utf-8")
             if text is not None:
-                note = None if codec == "utf-8" else f"{why} but the message is UTF-8."
-                return text, DecodedText(declared, "utf-8", note)
+                return text, DecodedText(declared, "utf-8", f"{why} but the message is UTF-8.")
         text = _strict(data, codec)
         if text is not None:
             return text, DecodedText(declared, _name(codec))

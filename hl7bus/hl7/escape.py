@@ -32,7 +32,7 @@ def _count(argument: str) -> int:
     """The number after a formatting command (``.sp 3``), 1 when absent."""
     digits = argument.strip().lstrip("+")
     if digits.isascii() and digits.isdigit():
-        return min(int(digits), _MAX_REPEAT)
+        return min(int(digits[:3]), _MAX_REPEAT) if len(digits) <= 3 else _MAX_REPEAT
     return 1
 
 

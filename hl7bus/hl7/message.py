@@ -17,7 +17,7 @@ from hl7bus.hl7.encoding import Encoding
 from hl7bus.hl7.escape import unescape
 
 _OLD_STYLE_TYPE = re.compile(r"([A-Z][A-Z0-9]{2})_([A-Z0-9]{2,3})")
-_VERSION = re.compile(r"[vV]?(\d+)\.(\d+)(?:\.(\d+))?")
+_VERSION = re.compile(r"[vV]?(\d{1,4})\.(\d{1,4})(?!\d)(?:\.(\d{1,4})(?!\d))?")
 # Versions whose third number is part of the version, not a patch level.
 _THREE_PART_VERSIONS = frozenset({"2.3.1", "2.5.1", "2.7.1", "2.8.1", "2.8.2", "2.9.1"})
 

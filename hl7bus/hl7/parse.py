@@ -43,8 +43,8 @@ from hl7bus.hl7.segment_names import (
     looks_like_segment,
 )
 
-# What may surround a message: whitespace, MLLP start/end block characters, NUL.
-_PADDING = " \t\r\n\x0b\x0c\x1c\x00\ufeff"
+# What may surround a message: whitespace, MLLP block characters, DOS end-of-file, NUL.
+_PADDING = " \t\r\n\x0b\x0c\x1a\x1c\x00\ufeff"
 # Segments that cannot appear inside one message.
 _NOT_INSIDE = BATCH_SEGMENTS | {"MSH"}
 
@@ -145,7 +145,8 @@ def _reject_start(text: str) -> None:
 def _segment_texts(lines: list[str], separator: str) -> tuple[list[str], list[str]]:
     """The text of each segment, continuation lines joined, and the warnings."""
     raws: list[str] = []
-    warnings: list[str] = []
+    continued: dict[int, list[int]] = {}  # segment index -> line numbers joined to it
+    pieces: dict[int, list[str]] = {}
     known = KNOWN_NAMES
     for number, line in enumerate(lines, start=1):
         name = line[:3]
@@ -162,13 +163,19 @@ def _segment_texts(lines: list[str], separator: str) -> tuple[list[str], list[st
             continue
         if not line or line.isspace():
             continue
-        _reject_bad_line(line, number, separator, len(raws))
-        previous = raws[-1][:3]
+        index = len(raws) - 1
+        _reject_bad_line(line, number, separator, index + 1)
+        pieces.setdefault(index, [raws[index]]).append(line)
+        continued.setdefault(index, []).append(number)
+    warnings: list[str] = []
+    for index, numbers in continued.items():
+        raws[index] = "\n".join(pieces[index])
+        shown = ", ".join(str(n) for n in numbers[:5]) + (", ..." if len(numbers) > 5 else "")
         warnings.append(
-            f"Line {number} does not start with a segment name; it was read as the "
-            f"continuation of the {previous} segment before it, after a line break."
+            f"Line{'s' if len(numbers) > 1 else ''} {shown} did not start with a segment "
+            f"name and {'were' if len(numbers) > 1 else 'was'} read as the continuation of "
+            f"the {raws[index][:3]} segment before, after a line break."
         )
-        raws[-1] = raws[-1] + "\n" + line
     return raws, warnings
 
 
@@ -197,6 +204,19 @@ def _reject_bad_line(line: str, number: int, separator: str, index: int) -> None
 _JOIN_PATTERNS: dict[str, re.Pattern[str]] = {}
 
 
+# Segments whose first field is a set id: "OBX|12|" after a value is a joined segment.
+_SET_ID_SEGMENTS = frozenset({
+    "OBX", "NTE", "OBR", "SPM", "PID", "PV1", "DG1", "AL1", "NK1", "IN1", "RXA", "RXR", "TQ1",
+    "TXA", "AIS", "AIG", "AIL", "AIP", "PRT", "SAC", "FT1", "PR1", "ROL",
+})
+
+
+def _set_id_follows(text: str, at: int, field: str) -> bool:
+    end = text.find(field, at)
+    value = text[at:end] if end >= 0 else ""
+    return 0 < len(value) <= 4 and value.isdigit()
+
+
 def _join_pattern(field: str) -> re.Pattern[str]:
     pattern = _JOIN_PATTERNS.get(field)
     if pattern is None:
@@ -214,9 +234,15 @@ def _reject_joined_segments(text: str, encoding: Encoding) -> None:
         start = match.start()
         while start > 0 and text[start - 1] in " \t":
             start -= 1
-        if start == 0 or text[start - 1] not in (encoding.field, encoding.repetition):
+        if start == 0:
             continue
-        if not looks_like_segment(name):
+        after_separator = text[start - 1] in (encoding.field, encoding.repetition)
+        if after_separator:
+            if not looks_like_segment(name):
+                continue
+        elif not (name in _SET_ID_SEGMENTS and _set_id_follows(text, match.end(), encoding.field)):
+            # After a value, only a segment that starts with its set id (``OBX|3|``) is
+            # taken for a joined one: ``... Hospital OBR|`` may be a field that ends in a word.
             continue
         breaks = text.count("\r", 0, start) + text.count("\n", 0, start)
         number = breaks - text.count("\r\n", 0, start) + 1

@@ -68,7 +68,7 @@ def patient(ctx: MessageContext, pid: Segment) -> Patient:
         )
     facility = ctx.message.sending_facility
     key = key_of(patient_key(ids, ctx.profile, facility), facility)
-    death = text(pid.get(30))
+    death = indicator(pid.get(30))
     return Patient(
         key=key,
         identifiers=ids,
@@ -82,9 +82,24 @@ def patient(ctx: MessageContext, pid: Segment) -> Patient:
         ethnic_group=values.coded_text(pid, 22),
         language=values.coded_text(pid, 15),
         account_number=text(pid.get(18)),
-        deceased=None if death is None else death.upper() == "Y",
+        deceased=death,
         deceased_at=ctx.ts(pid.get(29)),
     )
+
+
+_YES = frozenset({"Y", "YES", "T", "TRUE", "1"})
+_NO = frozenset({"N", "NO", "F", "FALSE", "0"})
+
+
+def indicator(raw: str) -> bool | None:
+    """A yes/no field (HL7 table 0136: Y/N; senders also write true/false): None when
+    empty or unreadable."""
+    value = (text(raw) or "").upper()
+    if value in _YES:
+        return True
+    if value in _NO:
+        return False
+    return None
 
 
 def required_patient(ctx: MessageContext) -> Patient:

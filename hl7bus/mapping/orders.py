@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.model import ClinicalEvent, EventType, Payload
 from hl7bus.mapping import common, results
 from hl7bus.mapping.context import MessageContext
@@ -31,10 +32,15 @@ def map_orders(ctx: MessageContext) -> list[ClinicalEvent]:
         encounter = common.encounter(ctx, pv1)
         found = results.walk(ctx, group[1:])
         allergies = common.allergies(ctx, [s for s in group if s.name == "AL1"])
+        # DG1 before the first order (Epic sends them there) goes with the first event.
+        in_orders = {id(d) for g in found.orders for d in g.details}
+        loose_dg1 = [s for s in group if s.name == "DG1" and id(s) not in in_orders]
         for group_index, order_group in enumerate(found.orders):
             order = results.order(ctx, order_group)
             observations = tuple(replace(o, order_index=0) for o in order_group.observations)
-            diagnoses = common.diagnoses(ctx, [d for d in order_group.details if d.name == "DG1"])
+            diagnoses = common.diagnoses(
+                ctx, (loose_dg1 if group_index == 0 else [])
+                + [d for d in order_group.details if d.name == "DG1"])
             events.append(ctx.event(
                 order_event_type(order.control),
                 patient,
@@ -48,4 +54,17 @@ def map_orders(ctx: MessageContext) -> list[ClinicalEvent]:
                     notes=tuple(found.notes) if group_index == 0 else (),
                 ),
             ))
+    if not events:
+        raise no_order(ctx, "ORC or OBR")
     return events
+
+
+def no_order(ctx: MessageContext, segments: str) -> MessageError:
+    """The error for an order message that holds no order (its ORDER group is required)."""
+    m = ctx.message
+    return MessageError(
+        ErrorCode.SEGMENT_SEQUENCE,
+        f"{m.message_type}^{m.trigger_event} holds no order (no {segments} segment after "
+        "the PID), so it has nothing to report.",
+        segment=segments.split()[0], control_id=m.control_id or None,
+    )

@@ -7,25 +7,38 @@ from hl7bus.events.model import ClinicalEvent, EventType, Medication, Payload
 from hl7bus.hl7 import Segment
 from hl7bus.mapping import common, results, values
 from hl7bus.mapping.context import MessageContext
-from hl7bus.mapping.orders import CANCEL_CONTROLS
+from hl7bus.mapping.orders import CANCEL_CONTROLS, no_order
 from hl7bus.mapping.values import text
 
 
-def _route(group: results.OrderGroup) -> str | None:
-    rxr = next((d for d in group.details if d.name == "RXR"), None)
+def _detail(group: results.OrderGroup, name: str, after: Segment | None) -> Segment | None:
+    """The first ``name`` segment that follows ``after`` in the order (the RXR and TQ1 of an
+    RXE are its encoded route and timing, those before it the order's), else the first."""
+    details = group.details
+    for i, seg in enumerate(details):
+        if seg is after:
+            found = next((d for d in details[i + 1:] if d.name == name), None)
+            if found is not None:
+                return found
+            break
+    return next((d for d in details if d.name == name), None)
+
+
+def _route(group: results.OrderGroup, after: Segment | None = None) -> str | None:
+    rxr = _detail(group, "RXR", after)
     return values.coded_text(rxr, 1) if rxr is not None else None
 
 
 def _encoded(ctx: MessageContext, rxe: Segment, group: results.OrderGroup, index: int) -> Medication:
     code, system, display = values.coded(rxe, 2)
     frequency = text(rxe.get(1, 2))
-    tq1 = next((d for d in group.details if d.name == "TQ1"), None)
+    tq1 = _detail(group, "TQ1", rxe)
     if frequency is None and tq1 is not None:
         frequency = text(tq1.get(3))
     return Medication(
         code=code, code_system=system, display=display,
         dose=text(rxe.get(3)), dose_units=values.coded_text(rxe, 5),
-        route=_route(group), frequency=frequency,
+        route=_route(group, rxe), frequency=frequency,
         dispense_amount=text(rxe.get(10)), order_index=index,
     )
 
@@ -36,7 +49,7 @@ def _administered(ctx: MessageContext, rxa: Segment, group: results.OrderGroup,
     return Medication(
         code=code, code_system=system, display=display,
         dose=text(rxa.get(6)), dose_units=values.coded_text(rxa, 7),
-        route=_route(group),
+        route=_route(group, rxa),
         administered_at=ctx.ts(rxa.get(3)),
         completion_status=text(rxa.get(20)),
         lot_number=text(rxa.get(15)),
@@ -65,6 +78,8 @@ def map_pharmacy_order(ctx: MessageContext) -> list[ClinicalEvent]:
                 payload=Payload(orders=(order,), medications=meds,
                                 observations=tuple(order_group.observations)),
             ))
+    if not events:
+        raise no_order(ctx, "ORC or RXE")
     return events
 
 
@@ -93,7 +108,10 @@ def _administrations(ctx: MessageContext, kind: EventType) -> list[ClinicalEvent
 
 def map_administration(ctx: MessageContext) -> list[ClinicalEvent]:
     """RAS^O17: one MEDICATION_ADMINISTERED event per order's administrations."""
-    return _administrations(ctx, EventType.MEDICATION_ADMINISTERED)
+    events = _administrations(ctx, EventType.MEDICATION_ADMINISTERED)
+    if not events:
+        raise no_order(ctx, "RXA")
+    return events
 
 
 def map_vaccination(ctx: MessageContext) -> list[ClinicalEvent]:

@@ -102,9 +102,7 @@ def observation(ctx: MessageContext, obx: Segment, group: OrderGroup | None,
     if obx.field(6):
         units_code, _unit_system, units_display = values.coded(obx, 6)
         units = units_code or units_display
-    flags: tuple[str, ...] = ()
-    if obx.field(8):
-        flags = tuple(f for f in (text(r) for r in values.each_whole(obx, 8)) if f)
+    flags = _flags(obx) if obx.field(8) else ()
     return Observation(
         code=code,
         code_system=system,
@@ -122,6 +120,17 @@ def observation(ctx: MessageContext, obx: Segment, group: OrderGroup | None,
     )
 
 
+def _flags(obx: Segment) -> tuple[str, ...]:
+    """OBX-8, one flag per repetition: its code (``A`` of ``A^Abnormal^HL70078``, a CWE
+    from v2.7 and often before), else its text; repetitions without either are dropped."""
+    found = []
+    for rep in range(len(obx.repetitions(8))):
+        code, _system, display = values.coded(obx, 8, rep)
+        if code or display:
+            found.append(code or display)
+    return tuple(found)
+
+
 def _value(obx: Segment, value_type: str | None) -> str | None:
     raw = obx.field(5)
     if not raw:
@@ -134,10 +143,17 @@ def _value(obx: Segment, value_type: str | None) -> str | None:
             return text(raw)
     reps = range(len(obx.repetitions(5)))
     if value_type in CODED_VALUE_TYPES:
+        # code^display^system of each repetition: the alternate triple when the first is
+        # empty (^^^^S01^^^^Fulton), CWE-9 original text when there is no display.
         parts = []
         for rep in reps:
-            comps = obx.components(5, rep)
-            parts.append(obx.encoding.component.join(comps[:3]))
+            code, system, display = values.coded(obx, 5, rep)
+            display = display or text(obx.get(5, 9, 1, rep))
+            triple = [code or "", display or "", system or ""]
+            while triple and not triple[-1]:
+                triple.pop()
+            if triple:
+                parts.append(obx.encoding.component.join(triple))
         return text("\n".join(parts))
     if value_type == "SN":
         return text("\n".join("".join(obx.components(5, rep)) for rep in reps))
@@ -171,7 +187,7 @@ def order(ctx: MessageContext, group: OrderGroup) -> Order:
     spm = next((d for d in group.details if d.name == "SPM"), None)
     specimen = None
     if obr is not None:
-        specimen = values.coded_text(obr, 15)
+        specimen = _specimen_source(obr)
     if specimen is None and spm is not None:
         specimen = values.coded_text(spm, 4)
     return Order(
@@ -191,6 +207,16 @@ def order(ctx: MessageContext, group: OrderGroup) -> Order:
         specimen_source=specimen,
         notes=tuple(group.notes),
     )
+
+
+def _specimen_source(obr: Segment) -> str | None:
+    """OBR-15 (SPS): its first component is a coded element written in subcomponents
+    (``258412000&Oropharyngeal&SCT``): its text, else its code.  Many senders write a
+    plain CE there instead (``Swab^Swab^HL70487``), read as one."""
+    subs = obr.subcomponents(15, 1)
+    if len(subs) > 1:
+        return text(subs[1]) or text(subs[0])
+    return values.coded_text(obr, 15)
 
 
 def patient_groups(ctx: MessageContext) -> list[list[Segment]]:

@@ -58,6 +58,14 @@ def mapper_for(message: Message) -> Mapper:
     mapper = MAPPERS.get(key)
     if mapper is None:
         kind = f"{message.message_type}^{message.trigger_event}".rstrip("^")
+        known = sorted(e for t, e in MAPPERS if t == message.message_type)
+        if known:  # a type hl7bus reads, with a trigger it does not (HL7 table 0357: 201)
+            raise MessageError(
+                ErrorCode.UNSUPPORTED_EVENT,
+                f"Message type {kind} is not one hl7bus translates: of "
+                f"{message.message_type} it translates {', '.join(known)}.",
+                segment="MSH", field=9, control_id=message.control_id or None,
+            )
         raise MessageError(
             ErrorCode.UNSUPPORTED_MESSAGE_TYPE,
             f"Message type {kind or '(empty)'} is not one hl7bus translates "

@@ -15,8 +15,14 @@ import pytest
 HL7BUS = [sys.executable, "-m", "hl7bus.cli"]
 
 
+PORT_SETTINGS = ("KAFKA_PORT", "CONTROLLER_PORT", "REGISTRY_PORT", "REGISTRY_MANAGEMENT_PORT",
+                 "MLLP_PORT", "MLLP_METRICS_PORT")
+
+
 def _dev_up(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`hl7bus dev up` in its own home, on free ports unless a test sets one."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HL7BUS_DEV_")}
+    full_env.update({f"HL7BUS_DEV_{name}": str(_free_port()) for name in PORT_SETTINGS})
     full_env.update({"HL7BUS_DEV_HOME": str(home), **env})
     return subprocess.run([*HL7BUS, "dev", "up"], capture_output=True, text=True,
                           env=full_env, timeout=120, check=False)
