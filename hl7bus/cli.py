@@ -69,7 +69,7 @@ def _setup(args: argparse.Namespace) -> int:
 def _translate(args: argparse.Namespace) -> int:
     from hl7bus.commands.translate import run
 
-    return run(args.files, args.profile, sys.stdout, sys.stderr)
+    return run(args.files, args.profile, sys.stdout, sys.stderr, strict=args.strict)
 
 
 def _connector(args: argparse.Namespace) -> int:
@@ -103,6 +103,16 @@ def _demo(args: argparse.Namespace) -> int:
     return run(args.host, args.port)
 
 
+def _send(args: argparse.Namespace) -> int:
+    from hl7bus.commands.send import Target, run
+
+    if args.key is not None and args.cert is None:
+        raise Hl7BusError("--key needs --cert")
+    target = Target(args.host, args.port, args.timeout, args.tls or bool(args.ca or args.cert),
+                    args.ca, args.cert, args.key)
+    return run(args.files, target, sys.stdout, sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hl7bus",
@@ -133,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("files", nargs="+", metavar="FILE", help="a file, or - for stdin")
     translate.add_argument("--profile", type=Path, action="append", default=[],
                            help="a sender profile file or a folder of them (repeatable)")
+    translate.add_argument("--strict", action="store_true",
+                           help="also check each message against its version of the standard "
+                           "(message structure, lengths, tables; slow) and reject what breaks it")
     translate.set_defaults(run=_translate)
 
     demo = sub.add_parser("demo", help="play the sample feed into MLLP and show what landed")
@@ -155,6 +168,24 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--name")
     files.add_argument("--profile", type=Path, action="append", default=[])
     files.set_defaults(run=_connector)
+
+    send = sub.add_parser(
+        "send",
+        help="send HL7 v2 files to an MLLP listener, one message at a time, and count the ACKs",
+        description="Split the files into messages (single, batch or MLLP-framed), send each "
+        "over one MLLP connection after the previous one's ACK, and report the ACK codes. "
+        "Exit 0 when all were AA/CA, 2 when some were not, 1 when the connection failed.",
+    )
+    send.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    send.add_argument("--host", default="127.0.0.1")
+    send.add_argument("--port", type=int, default=2575)
+    send.add_argument("--tls", action="store_true", help="connect with TLS")
+    send.add_argument("--ca", type=Path, help="CA file to verify the listener with (implies --tls)")
+    send.add_argument("--cert", type=Path, help="client certificate, for mutual TLS")
+    send.add_argument("--key", type=Path, help="the client certificate's private key")
+    send.add_argument("--timeout", type=float, default=30.0,
+                      help="seconds to wait for the connection and for each ACK")
+    send.set_defaults(run=_send)
     return parser
 
 

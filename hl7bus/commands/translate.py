@@ -18,6 +18,7 @@ from typing import TextIO
 from hl7bus.errors import MessageError
 from hl7bus.events.records import to_record
 from hl7bus.hl7 import split_messages
+from hl7bus.hl7.standard import describe
 from hl7bus.mapping.context import Receipt
 from hl7bus.mapping.router import translate
 from hl7bus.profiles import ProfileSet, load_profiles
@@ -29,7 +30,8 @@ def _read(name: str) -> bytes:
     return Path(name).read_bytes()
 
 
-def run(inputs: list[str], profile_paths: list[Path], out: TextIO, err: TextIO) -> int:
+def run(inputs: list[str], profile_paths: list[Path], out: TextIO, err: TextIO, *,
+        strict: bool = False) -> int:
     profiles: ProfileSet = load_profiles(profile_paths)
     received_at = datetime.now(UTC).isoformat(timespec="milliseconds")
     receipt = Receipt(received_at=received_at, connector="translate")
@@ -51,10 +53,11 @@ def run(inputs: list[str], profile_paths: list[Path], out: TextIO, err: TextIO) 
                          "message": f"{name} holds no HL7 message."})
         for index, chunk in enumerate(chunks, start=1):
             try:
-                translation = translate(chunk, profiles, receipt)
+                translation = translate(chunk, profiles, receipt, strict=strict)
             except MessageError as exc:
                 rejected += 1
-                _error(err, {"file": name, "message_index": index, **exc.as_dict()})
+                where = describe(exc.segment, exc.field)
+                _error(err, {"file": name, "message_index": index, **exc.as_dict(), "where": where})
                 continue
             for event in translation.events:
                 out.write(json.dumps(to_record(event), ensure_ascii=False))

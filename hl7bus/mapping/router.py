@@ -49,6 +49,19 @@ class Translation:
     events: list[ClinicalEvent]
 
 
+def _require_conformance(message: Message) -> None:
+    from hl7bus.hl7.standard import check
+
+    found = check(message)
+    if found.errors:
+        more = f" (and {len(found.errors) - 1} more)" if len(found.errors) > 1 else ""
+        raise MessageError(
+            ErrorCode.DATA_TYPE,
+            f"Strict validation against HL7 v{message.version}: {found.errors[0]}{more}",
+            control_id=message.control_id or None,
+        )
+
+
 def supported() -> list[str]:
     return sorted(f"{t}^{e}" for t, e in MAPPERS)
 
@@ -93,9 +106,15 @@ def translate_message(message: Message, profile: SenderProfile, receipt: Receipt
         ) from exc
 
 
-def translate(data: bytes | str, profiles: ProfileSet, receipt: Receipt = Receipt()) -> Translation:
-    """Parse and translate one message's bytes, with the sender's profile."""
+def translate(data: bytes | str, profiles: ProfileSet, receipt: Receipt = Receipt(), *,
+              strict: bool = False) -> Translation:
+    """Parse and translate one message's bytes, with the sender's profile.
+
+    ``strict`` also checks the message against its version of the standard (slow) and
+    rejects it when it breaks it."""
     message = parse_message(data)
+    if strict:
+        _require_conformance(message)
     profile = profiles.for_sender(message.sending_application, message.sending_facility)
     if (
         profile.default_charset
