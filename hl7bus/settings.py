@@ -102,6 +102,11 @@ class MllpSettings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = 9464
     profiles: list[Path] = Field(default_factory=list)
+    workers: int = Field(
+        default=1, ge=1,
+        description="processes sharing the port (SO_REUSEPORT), each with its own producer; "
+        "a connection stays in one. Worker i serves metrics on metrics_port + i",
+    )
 
 
 class FileSettings(BaseSettings):

@@ -20,15 +20,19 @@ from hl7bus.settings import KafkaSettings
 
 
 class StoreError(MessageError):
-    """Kafka did not take a record in time: the sender gets AE and resends."""
+    """Kafka did not take a record in time: the sender gets AE and resends.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(ErrorCode.STORE_FAILED, message)
+    With code ``MESSAGE_TOO_LARGE`` Kafka refused the record for its size: resending
+    cannot help, so the connector rejects the message instead.
+    """
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.STORE_FAILED) -> None:
+        super().__init__(code, message)
 
 
 class KafkaStore:
     def __init__(self, settings: KafkaSettings, *, timeout_s: float = 10.0,
-                 linger_ms: float = 2.0, client_id: str = "hl7bus") -> None:
+                 linger_ms: float = 0.0, client_id: str = "hl7bus") -> None:
         from confluent_kafka import Producer
 
         config = producer_config(settings, linger_ms=linger_ms,
@@ -50,7 +54,7 @@ class KafkaStore:
 
         Raises :class:`StoreError` when it has not within ``timeout_s``.
         """
-        from confluent_kafka import KafkaException
+        from confluent_kafka import KafkaError, KafkaException
 
         loop = asyncio.get_running_loop()
         futures = []
@@ -68,7 +72,9 @@ class KafkaStore:
                         raise StoreError("The Kafka producer's queue stayed full.") from None
                     await asyncio.sleep(0.005)
                 except KafkaException as exc:
-                    raise StoreError(f"Kafka refused the record ({exc.args[0].str()}).") from None
+                    error = exc.args[0]
+                    raise StoreError(f"Kafka refused the record ({error.str()}).",
+                                     _code(error.code() == KafkaError.MSG_SIZE_TOO_LARGE)) from None
             futures.append(future)
         remaining = max(deadline - time.monotonic(), 0.001)
         try:
@@ -89,10 +95,17 @@ class KafkaStore:
         return left
 
 
+def _code(too_large: bool) -> ErrorCode:
+    return ErrorCode.MESSAGE_TOO_LARGE if too_large else ErrorCode.STORE_FAILED
+
+
 def _callback(loop: asyncio.AbstractEventLoop, future: asyncio.Future) -> Any:
+    from confluent_kafka import KafkaError
+
     def delivered(err: Any, msg: Any) -> None:
         if err is not None:
-            loop.call_soon_threadsafe(_fail, future, err.str())
+            loop.call_soon_threadsafe(_fail, future, err.str(),
+                                      _code(err.code() == KafkaError.MSG_SIZE_TOO_LARGE))
         else:
             loop.call_soon_threadsafe(
                 _resolve, future, Stored(msg.topic(), msg.partition(), msg.offset())
@@ -106,6 +119,6 @@ def _resolve(future: asyncio.Future, stored: Stored) -> None:
         future.set_result(stored)
 
 
-def _fail(future: asyncio.Future, why: str) -> None:
+def _fail(future: asyncio.Future, why: str, code: ErrorCode = ErrorCode.STORE_FAILED) -> None:
     if not future.done():
-        future.set_exception(StoreError(f"Kafka did not store the message ({why})."))
+        future.set_exception(StoreError(f"Kafka did not store the message ({why}).", code))

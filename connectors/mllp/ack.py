@@ -3,11 +3,13 @@ also from a message whose MSH is damaged, as far as the standard allows."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from enum import Enum
 
-from hl7bus.envelope import Envelope
+from hl7bus.envelope import DEFAULT_ENCODING, Envelope
 from hl7bus.errors import ErrorCode, MessageError
+from hl7bus.hl7.encoding import read_encoding
 
 
 class AckCode(str, Enum):
@@ -50,6 +52,32 @@ def _clean(text: str, header: Envelope) -> str:
     return out.replace("\r", " ").replace("\n", " ")
 
 
+def _text(text: str, header: Envelope) -> str:
+    """Our own sentence for MSA-3/ERR-8: escaped, and ASCII (the ACK declares no MSH-18)."""
+    return _clean(text, header).encode("ascii", "replace").decode("ascii")
+
+
+def _usable(header: Envelope) -> Envelope:
+    """``header`` itself when its delimiters can be written back in an ACK that parses;
+    else the same fields under ``|^~\\&``, escaped for those delimiters.
+
+    The envelope is read leniently (it never fails), so it may carry a field separator
+    or encoding characters that no parser accepts: a control character, a digit, a
+    space, a double quote.  Echoing them would make the ACK itself unreadable.
+    """
+    try:
+        read_encoding(header.field_separator, header.encoding_characters)
+        return header
+    except MessageError:
+        pass
+    fallback = Envelope(field_separator="|", encoding_characters=DEFAULT_ENCODING)
+    fields = ("sending_application", "sending_facility", "receiving_application",
+              "receiving_facility", "trigger_event", "control_id", "processing_id", "version")
+    return replace(fallback, **{
+        name: _clean(getattr(header, name), fallback) for name in fields
+    })
+
+
 def build_ack(
     header: Envelope,
     code: AckCode,
@@ -58,10 +86,17 @@ def build_ack(
     ack_control_id: str,
     error: MessageError | None = None,
 ) -> bytes:
-    """An ACK for ``header``'s message: MSH, MSA (echoing its control id), and ERR on error."""
+    """An ACK for ``header``'s message: MSH, MSA (echoing its control id), and ERR on error.
+
+    The header's fields are echoed byte for byte: the envelope reads them as latin-1,
+    and the ACK is written back in latin-1.
+    """
+    header = _usable(header)
     f = header.field_separator
     comp = header.encoding_characters[0]
-    sub = header.encoding_characters[3] if len(header.encoding_characters) > 3 else "&"
+    # ERR-1's code is a CE inside a component: its parts need a subcomponent separator,
+    # which a message declaring only three encoding characters does not have.
+    sub = header.encoding_characters[3] if len(header.encoding_characters) > 3 else None
     trigger = header.trigger_event
     msh = f.join([
         "MSH", header.encoding_characters,
@@ -71,16 +106,20 @@ def build_ack(
         f"ACK{comp}{trigger}{comp}ACK" if trigger else "ACK",
         ack_control_id, header.processing_id, header.version or "2.5.1",
     ])
-    text = _clean(error.message, header) if error is not None else ""
+    text = _text(error.message, header) if error is not None else ""
     msa = f.join(["MSA", code.value, header.control_id] + ([text] if text else []))
     segments = [msh, msa]
     if error is not None:
-        condition = f"{error.code.hl7_condition}{comp}{_clean(error.code.text, header)}{comp}HL70357"
+        condition = (f"{error.code.hl7_condition}{comp}{_text(error.code.text, header)}"
+                     f"{comp}HL70357")
         location = ""
         if error.segment:
             location = f"{error.segment}{comp}1{comp}{error.field or ''}"
         # ERR-1 (v2.1-2.4 style) and ERR-2..8 (v2.5+) together, so every version can read it.
-        eld = f"{location}{comp}" + condition.replace(comp, sub) if location else ""
+        eld = ""
+        if location:
+            code_in_eld = condition.replace(comp, sub) if sub else str(error.code.hl7_condition)
+            eld = f"{location}{comp}{code_in_eld}"
         severity = "E"
         segments.append(f.join(["ERR", eld, location, condition, severity, "", "", "", text]))
-    return ("\r".join(segments) + "\r").encode("utf-8")
+    return ("\r".join(segments) + "\r").encode("latin-1")

@@ -1,15 +1,40 @@
-"""``hl7bus connector mllp``: the MLLP listener as a process."""
+"""``hl7bus connector mllp``: the MLLP listener as a process.
+
+With ``HL7BUS_MLLP_WORKERS=N`` (N > 1) the process is a supervisor of N worker processes
+that each listen on the same port (``SO_REUSEPORT``: the kernel spreads connections over
+them, and a connection stays in the worker that accepted it, so per-connection order
+holds); each worker has its own producer.  The supervisor forwards SIGTERM/SIGINT to the
+workers, waits for them to drain, and restarts a worker that dies on its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
 import resource
+import signal
+import socket
+import sys
+import time
+
+from hl7bus.connectors.mllp.server import MllpServer, run
 
 from hl7bus import logs, wiring
-from hl7bus.connectors.mllp.server import MllpServer, run
+from hl7bus.errors import Hl7BusError
+from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics
 from hl7bus.settings import KafkaSettings, MllpSettings, RegistrySettings
 from hl7bus.store import KafkaStore
+
+log = logging.getLogger("hl7bus.mllp")
+
+RESTART_DELAY_S = 1.0
+EARLY_EXIT_S = 10.0
+"""A worker that exits this soon after it started is not restarted: its start failed
+(Kafka, the registry or the port), and a restart would fail the same way."""
 
 
 def _raise_open_files_limit(wanted: int) -> None:
@@ -22,9 +47,120 @@ def _raise_open_files_limit(wanted: int) -> None:
 def main(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySettings) -> int:
     logs.setup()
     _raise_open_files_limit(settings.max_connections + 256)
+    if settings.workers > 1:
+        return supervise(settings, kafka, registry)
+    return serve(settings, kafka, registry)
+
+
+def serve(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySettings,
+          worker: int | None = None) -> int:
+    """One listener with its own producer, until SIGTERM or SIGINT."""
     ingestor = wiring.ingestor(kafka, registry, settings.profiles)
-    store = KafkaStore(kafka, timeout_s=settings.store_timeout_s,
-                       client_id=f"hl7bus-mllp-{settings.name}")
+    client_id = f"hl7bus-mllp-{settings.name}" + (f"-{worker}" if worker is not None else "")
+    store = KafkaStore(kafka, timeout_s=settings.store_timeout_s, client_id=client_id)
     server = MllpServer(settings, ingestor, store, ConnectorMetrics(f"mllp:{settings.name}"))
     asyncio.run(run(server, settings.metrics_host, settings.metrics_port))
     return 0
+
+
+# -- several workers ---------------------------------------------------------------------
+
+
+def _worker_settings(settings: MllpSettings, index: int) -> MllpSettings:
+    metrics_port = settings.metrics_port
+    if metrics_port:  # None or 0 stay as they are
+        metrics_port += index
+    return settings.model_copy(update={"metrics_port": metrics_port})
+
+
+def _worker(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySettings,
+            index: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):  # the supervisor's handlers are not ours
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        code = serve(settings, kafka, registry, worker=index)
+    except Hl7BusError as exc:
+        print(f"hl7bus: {exc}", file=sys.stderr)
+        code = 1
+    sys.exit(code)
+
+
+def _reserve_port(host: str) -> socket.socket:
+    """A bound (not listening) SO_REUSEPORT socket on a free port, so that every worker
+    listens on the same port when ``port`` is 0."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, 0))
+    return sock
+
+
+def supervise(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySettings) -> int:
+    """Run ``settings.workers`` worker processes on one port; forward SIGTERM/SIGINT."""
+    reserved = None
+    if settings.port == 0:
+        reserved = _reserve_port(settings.host)
+        settings = settings.model_copy(update={"port": reserved.getsockname()[1]})
+    # fork: this process has started no thread and opened no Kafka client yet.
+    context = multiprocessing.get_context("fork")
+    workers: dict[int, tuple[multiprocessing.process.BaseProcess, float]] = {}
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for process, _started in workers.values():
+            if process.pid is not None and process.exitcode is None:
+                os.kill(process.pid, signum)
+
+    def start(index: int) -> None:
+        process = context.Process(target=_worker, name=f"mllp-worker-{index}",
+                                  args=(_worker_settings(settings, index), kafka, registry, index))
+        process.start()
+        workers[index] = (process, time.monotonic())
+        log.info("worker started", extra=fields(worker=index, pid=process.pid,
+                                                port=settings.port))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    for index in range(settings.workers):
+        if not stopping:
+            start(index)
+    if stopping:
+        on_signal(signal.SIGTERM, None)
+    code = 0
+    stop_deadline: float | None = None
+    try:
+        while workers:
+            multiprocessing.connection.wait([p.sentinel for p, _ in workers.values()],
+                                            timeout=1.0)
+            if stopping and stop_deadline is None:
+                # drain, then the producer's last flush (10 s), and some slack
+                stop_deadline = time.monotonic() + settings.drain_timeout_s + 20.0
+            if stop_deadline is not None and time.monotonic() > stop_deadline:
+                for process, _started in workers.values():
+                    if process.exitcode is None:
+                        log.error("worker did not stop: killed",
+                                  extra=fields(pid=process.pid))
+                        process.kill()
+            for index, (process, started) in list(workers.items()):
+                if process.exitcode is None:
+                    continue
+                del workers[index]
+                if stopping:
+                    code = max(code, abs(process.exitcode))
+                    continue
+                log.error("worker exited", extra=fields(worker=index, pid=process.pid,
+                                                        exit_code=process.exitcode))
+                if time.monotonic() - started < EARLY_EXIT_S:
+                    code = max(code, abs(process.exitcode), 1)
+                    on_signal(signal.SIGTERM, None)  # stop the others: it cannot run as set
+                    continue
+                time.sleep(RESTART_DELAY_S)
+                if not stopping:
+                    start(index)
+    finally:
+        if reserved is not None:  # held (bound, never listening) until the end
+            reserved.close()
+    log.info("workers stopped", extra=fields(exit_code=code))
+    return code

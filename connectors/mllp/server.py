@@ -16,10 +16,10 @@ import uuid
 from datetime import UTC, datetime
 
 from hl7bus.connectors.mllp.ack import AckCode, ack_code, build_ack
-from hl7bus.connectors.mllp.framing import Frame, MllpDecoder, frame
+from hl7bus.connectors.mllp.framing import PREFIX_KEPT, Frame, MllpDecoder, frame
 from hl7bus.envelope import Envelope, read_envelope
-from hl7bus.errors import MessageError
-from hl7bus.ingest import Ingestor, Received, too_large
+from hl7bus.errors import ErrorCode, MessageError
+from hl7bus.ingest import Ingestor, Received, Stored, too_large
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics
 from hl7bus.settings import MllpSettings
@@ -65,6 +65,7 @@ class MllpServer:
         s = self.settings
         self._server = await asyncio.start_server(
             self._accept, s.host, s.port, ssl=tls_context(s), limit=READ_SIZE, backlog=1024,
+            reuse_port=s.workers > 1,  # several worker processes listen on this port
         )
         port = self._server.sockets[0].getsockname()[1]
         log.info("listening", extra=fields(host=s.host, port=port, connector=self.connector,
@@ -176,23 +177,41 @@ class MllpServer:
                 await self.store.put([self.ingestor.dead_letter(
                     received, envelope, error, _now().isoformat(timespec="milliseconds"), None)])
             else:
-                raw_put = asyncio.ensure_future(
-                    self.store.put([self.ingestor.raw_record(received, envelope)]))
-                translated = self.ingestor.translate(received)  # overlaps Kafka's round trip
-                (raw,) = await raw_put
-                error = translated.error
-                if error is None:
-                    records = self.ingestor.event_records(translated.events, raw)
-                    if records:
-                        await self.store.put(records)
-                    self.metrics.label(self.metrics.events).inc(len(records))
-                else:
-                    self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
-                    log.info("message rejected", extra=fields(
-                        peer=peer, control_id=envelope.control_id, error=error.code.text,
-                        segment=error.segment, field=error.field))
+                raw: Stored | None = None
+                try:
+                    raw_put = asyncio.ensure_future(
+                        self.store.put([self.ingestor.raw_record(received, envelope)]))
+                    translated = self.ingestor.translate(received)  # overlaps Kafka's round trip
+                    (raw,) = await raw_put
+                    error = translated.error
+                    if error is None:
+                        records = self.ingestor.event_records(translated.events, raw)
+                        if records:
+                            await self.store.put(records)
+                        self.metrics.label(self.metrics.events).inc(len(records))
+                    else:
+                        self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
+                        log.info("message rejected", extra=fields(
+                            peer=peer, control_id=envelope.control_id, error=error.code.text,
+                            segment=error.segment, field=error.field))
+                        await self.store.put([self.ingestor.dead_letter(
+                            received, envelope, error, _now().isoformat(timespec="milliseconds"),
+                            raw)])
+                except StoreError as exc:
+                    if exc.code is not ErrorCode.MESSAGE_TOO_LARGE:
+                        raise
+                    # Under this connector's size limit but over Kafka's record limit:
+                    # resending cannot help, so it is rejected like an oversized frame.
+                    error = MessageError(ErrorCode.MESSAGE_TOO_LARGE, (
+                        f"The message is {len(found.payload)} bytes, more than Kafka accepts "
+                        "in one record."))
+                    self.metrics.label(self.metrics.oversized).inc()
+                    log.warning("message over Kafka's record size limit", extra=fields(
+                        peer=peer, size=len(found.payload), control_id=envelope.control_id))
+                    kept = Received(found.payload[:PREFIX_KEPT], received.received_at,
+                                    received.connector, received.peer)
                     await self.store.put([self.ingestor.dead_letter(
-                        received, envelope, error, _now().isoformat(timespec="milliseconds"), raw)])
+                        kept, envelope, error, _now().isoformat(timespec="milliseconds"), raw)])
         except StoreError as exc:
             self.metrics.label(self.metrics.store_failures).inc()
             log.warning("message not stored", extra=fields(
