@@ -42,6 +42,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 BENCH_DIR = pathlib.Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -82,16 +83,27 @@ def _result(
 
 
 def _measure(
-    name: str, parse: Callable[[str], object], messages: list[bytes], seconds: float
+    name: str,
+    parse: Callable[[Any], object],
+    messages: list[bytes],
+    seconds: float,
+    *,
+    prepare: Callable[[bytes], Any] = normalise,
+    refusal: type[BaseException] = Exception,
+    reason: Callable[[BaseException], str] = lambda exc: type(exc).__name__,
 ) -> dict:
-    """Time ``parse`` on the messages it accepts for ``seconds``; the first pass warms up."""
-    accepted: list[str] = []
+    """Time ``parse`` on the messages it accepts for ``seconds``; the first pass warms up.
+
+    Each message is given to ``parse`` as ``prepare`` makes it (normalised text by
+    default); a ``refusal`` raised in the first pass leaves the message out, counted by
+    ``reason``."""
+    accepted: list[Any] = []
     rejected_by: Counter[str] = Counter()
-    for text in map(normalise, messages):
+    for text in map(prepare, messages):
         try:
             parse(text)
-        except Exception as exc:  # a refusal, whatever form the parser gives it
-            rejected_by[type(exc).__name__] += 1
+        except refusal as exc:  # a refusal, whatever form the parser gives it
+            rejected_by[reason(exc)] += 1
         else:
             accepted.append(text)
     if not accepted:

@@ -18,13 +18,9 @@ Run ``python -m benchmarks.translate [--corpus DIR] [--seconds S] [--no-hl7apy]`
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import pathlib
-import random
 import struct
-import time
-from collections import Counter
 from collections.abc import Callable
 
 from benchmarks import parse_baselines as baselines
@@ -39,39 +35,11 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 def measure(name: str, work: Callable[[bytes], object], messages: list[bytes],
             seconds: float) -> dict:
-    """Time ``work`` per message (bytes in) for ``seconds``; rejections are left out."""
-    accepted: list[bytes] = []
-    rejected: Counter[str] = Counter()
-    for raw in messages:
-        try:
-            work(raw)
-        except MessageError as exc:
-            rejected[exc.code.text] += 1
-        else:
-            accepted.append(raw)
-    latencies: list[int] = []
-    clock = time.perf_counter_ns
-    order = random.Random(0)
-    gc.collect()
-    budget = int(seconds * 1e9)
-    start = now = clock()
-    while now - start < budget:
-        order.shuffle(accepted)
-        for raw in accepted:
-            t0 = clock()
-            work(raw)
-            now = clock()
-            latencies.append(now - t0)
-            if now - start >= budget:
-                break
-    latencies.sort()
-    elapsed = (now - start) / 1e9
-    return {
-        "parser": name, "messages": len(accepted), "rejected": sum(rejected.values()),
-        "msgs_per_s": len(latencies) / elapsed if elapsed else 0.0,
-        "us_per_msg_p50": latencies[len(latencies) // 2] / 1e3 if latencies else 0.0,
-        "calls": len(latencies), "rejected_by": dict(rejected),
-    }
+    """Time ``work`` per message, bytes in as received; hl7bus's rejections are left out."""
+    return baselines._measure(
+        name, work, messages, seconds, prepare=lambda raw: raw, refusal=MessageError,
+        reason=lambda exc: exc.code.text,  # type: ignore[attr-defined]
+    )
 
 
 def pipeline() -> dict[str, Callable[[bytes], object]]:

@@ -9,6 +9,7 @@ cannot use safely.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from hl7bus.errors import ErrorCode, MessageError
@@ -38,6 +39,12 @@ class Encoding:
     escape: str | None = "\\"
     subcomponent: str | None = "&"
     truncation: str | None = None
+    specials: tuple[str, ...] = dataclasses.field(init=False, repr=False, compare=False)
+    """The characters that make a value more than plain text (separators and escape)."""
+
+    def __post_init__(self) -> None:
+        chars = (self.component, self.repetition, self.escape, self.subcomponent)
+        object.__setattr__(self, "specials", tuple(c for c in chars if c))
 
     @property
     def msh2(self) -> str:

@@ -27,15 +27,6 @@ ADT_EVENTS: dict[str, EventType] = {
 MERGE_EVENTS = ("A34", "A35", "A36", "A39", "A40", "A41", "A47")
 
 
-def _occurred_at(ctx: MessageContext) -> str | None:
-    evn = ctx.message.segment("EVN")
-    if evn is not None:
-        found = ctx.ts(evn.get(6)) or ctx.ts(evn.get(2))
-        if found:
-            return found
-    return ctx.recorded_at
-
-
 def map_patient_event(ctx: MessageContext) -> list[ClinicalEvent]:
     """A01–A13, A28, A31, A38: one event with the patient, the visit, and what came along."""
     m = ctx.message
@@ -51,7 +42,7 @@ def map_patient_event(ctx: MessageContext) -> list[ClinicalEvent]:
         ctx.event(
             event_type,
             common.required_patient(ctx),
-            occurred_at=_occurred_at(ctx),
+            occurred_at=ctx.event_time,
             encounter=common.encounter(ctx, m.segment("PV1")),
             payload=payload,
         )
@@ -88,7 +79,7 @@ def map_merge(ctx: MessageContext) -> list[ClinicalEvent]:
             prior_visit_number=values.text(mrg.get(5)),
         )
         events.append(ctx.event(
-            EventType.PATIENT_MERGED, patient, occurred_at=_occurred_at(ctx),
+            EventType.PATIENT_MERGED, patient, occurred_at=ctx.event_time,
             payload=Payload(merge=merge),
         ))
     return events
@@ -105,4 +96,4 @@ def map_link(ctx: MessageContext) -> list[ClinicalEvent]:
     first, other = common.patient(ctx, pids[0]), common.patient(ctx, pids[1])
     kind = EventType.PATIENT_LINKED if ctx.message.trigger_event == "A24" else EventType.PATIENT_UNLINKED
     merge = Merge(prior_patient_key=other.key, prior_identifiers=other.identifiers)
-    return [ctx.event(kind, first, occurred_at=_occurred_at(ctx), payload=Payload(merge=merge))]
+    return [ctx.event(kind, first, occurred_at=ctx.event_time, payload=Payload(merge=merge))]

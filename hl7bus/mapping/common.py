@@ -182,6 +182,11 @@ def insurance(segments: list[Segment]) -> tuple[Coverage, ...]:
 
 def note_text(nte: Segment) -> str | None:
     """NTE-3, its repetitions joined by newlines."""
+    raw = nte.field(3)
+    if not raw:
+        return None
+    if values.is_plain(raw, nte):
+        return text(raw)
     return text("\n".join(values.each_whole(nte, 3)))
 
 

@@ -76,6 +76,16 @@ class MessageContext:
     def recorded_at(self) -> str | None:
         return self.ts(self.message.message_datetime)
 
+    @property
+    def event_time(self) -> str | None:
+        """When the triggering event happened: EVN-6, else EVN-2, else MSH-7."""
+        evn = self.message.segment("EVN")
+        if evn is not None:
+            found = self.ts(evn.get(6)) or self.ts(evn.get(2))
+            if found:
+                return found
+        return self.recorded_at
+
     def require(self, name: str, *, why: str | None = None) -> Segment:
         seg = self.message.segment(name)
         if seg is None:

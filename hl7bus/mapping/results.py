@@ -40,8 +40,19 @@ def walk(ctx: MessageContext, segments: Iterable[Segment], *, starts_order: tupl
     out = Walk()
     current: OrderGroup | None = None
     last_obs: tuple[list[Observation], int] | None = None
+    notes_of_last: list[str] = []
+
+    def attach_notes() -> None:
+        # NTEs after an OBX are its comments: set them once, when the OBX's run ends.
+        if last_obs is not None and notes_of_last:
+            target, i = last_obs
+            target[i] = _with_notes(target[i], notes_of_last)
+            notes_of_last.clear()
+
     for seg in segments:
         name = seg.name
+        if name != "NTE":
+            attach_notes()
         if name == "ORC":
             current = OrderGroup(orc=seg)
             out.orders.append(current)
@@ -66,22 +77,21 @@ def walk(ctx: MessageContext, segments: Iterable[Segment], *, starts_order: tupl
             if note is None:
                 continue
             if last_obs is not None:
-                target, i = last_obs
-                obs = target[i]
-                target[i] = _with_note(obs, note)
+                notes_of_last.append(note)
             elif current is not None:
                 current.notes.append(note)
             else:
                 out.notes.append(note)
         elif current is not None and name not in ("PID", "PV1", "PV2", "PD1", "NK1", "AL1"):
             current.details.append(seg)
+    attach_notes()
     return out
 
 
-def _with_note(obs: Observation, note: str) -> Observation:
+def _with_notes(obs: Observation, notes: list[str]) -> Observation:
     from dataclasses import replace
 
-    return replace(obs, notes=(*obs.notes, note))
+    return replace(obs, notes=(*obs.notes, *notes))
 
 
 def observation(ctx: MessageContext, obx: Segment, group: OrderGroup | None,
@@ -136,7 +146,7 @@ def _value(obx: Segment, value_type: str | None) -> str | None:
     if not raw:
         return None
     if value_type not in CODED_VALUE_TYPES and value_type != "SN":
-        for char in values._specials(obx.encoding):
+        for char in obx.encoding.specials:
             if char in raw:
                 break
         else:
@@ -163,46 +173,48 @@ def _value(obx: Segment, value_type: str | None) -> str | None:
 def order(ctx: MessageContext, group: OrderGroup) -> Order:
     orc, obr = group.orc, group.obr
 
+    plain = values.plain
+
     def pick(orc_field: int, obr_field: int) -> str | None:
-        found = text(orc.get(orc_field)) if orc is not None else None
+        found = plain(orc, orc_field) if orc is not None else None
         if found is None and obr is not None:
-            found = text(obr.get(obr_field))
+            found = plain(obr, obr_field)
         return found
 
     code = system = display = None
     if obr is not None:
         code, system, display = values.coded(obr, 4)
-    ordered_raw = orc.get(9) if orc is not None else ""
+    ordered_raw = (plain(orc, 9) or "") if orc is not None else ""
     provider = values.provider(orc, 12) if orc is not None else None
     if provider is None and obr is not None:
         provider = values.provider(obr, 16)
     priority = None
     if orc is not None:
-        priority = text(orc.get(7, 6))
+        priority = text(orc.get(7, 6)) if orc.field(7) else None
     if priority is None and obr is not None:
-        priority = text(obr.get(5)) or text(obr.get(27, 6))
+        priority = plain(obr, 5) or (text(obr.get(27, 6)) if obr.field(27) else None)
     tq1 = next((d for d in group.details if d.name == "TQ1"), None)
     if priority is None and tq1 is not None:
         priority = values.coded_text(tq1, 9)
     spm = next((d for d in group.details if d.name == "SPM"), None)
     specimen = None
-    if obr is not None:
+    if obr is not None and obr.field(15):
         specimen = _specimen_source(obr)
     if specimen is None and spm is not None:
         specimen = values.coded_text(spm, 4)
     return Order(
         placer_order_number=pick(2, 2),
         filler_order_number=pick(3, 3),
-        placer_group_number=text(orc.get(4)) if orc is not None else None,
-        control=text(orc.get(1)) if orc is not None else None,
-        status=(text(orc.get(5)) if orc is not None else None)
-        or (text(obr.get(25)) if obr is not None else None),
+        placer_group_number=plain(orc, 4) if orc is not None else None,
+        control=plain(orc, 1) if orc is not None else None,
+        status=(plain(orc, 5) if orc is not None else None)
+        or (plain(obr, 25) if obr is not None else None),
         code=code,
         code_system=system,
         display=display,
         priority=priority,
-        ordered_at=ctx.ts(ordered_raw) or (ctx.ts(obr.get(6)) if obr is not None else None),
-        observed_at=ctx.ts(obr.get(7)) if obr is not None else None,
+        ordered_at=ctx.ts(ordered_raw) or (ctx.ts(plain(obr, 6) or "") if obr is not None else None),
+        observed_at=ctx.ts(plain(obr, 7) or "") if obr is not None else None,
         ordering_provider=provider,
         specimen_source=specimen,
         notes=tuple(group.notes),

@@ -60,21 +60,11 @@ def map_appointment(ctx: MessageContext) -> list[ClinicalEvent]:
     return [ctx.event(
         SIU_EVENTS[m.trigger_event],
         common.required_patient(ctx),
-        occurred_at=_booked_at(ctx),
+        occurred_at=ctx.event_time,
         encounter=common.encounter(ctx, pv1),
         payload=Payload(appointment=appointment,
                         notes=tuple(n for n in (common.note_text(s) for s in m.all("NTE")) if n)),
     )]
-
-
-def _booked_at(ctx: MessageContext) -> str | None:
-    """When the scheduling event happened (EVN, else MSH-7); the slot itself is in the payload."""
-    evn = ctx.message.segment("EVN")
-    if evn is not None:
-        found = ctx.ts(evn.get(6)) or ctx.ts(evn.get(2))
-        if found:
-            return found
-    return ctx.recorded_at
 
 
 def _person(aip) -> str | None:

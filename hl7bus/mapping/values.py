@@ -85,11 +85,15 @@ def date(raw: str) -> str | None:
     if len(raw) < 4 or not raw[:4].isdigit():
         return None
     digits = raw[:8]
+    if len(digits) >= 6 and not digits[4:].isdigit():
+        return None
     try:
         if len(digits) >= 8:
-            return datetime.strptime(digits, "%Y%m%d").strftime("%Y-%m-%d")  # noqa: DTZ007
+            datetime(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))  # noqa: DTZ001 - checks the day
+            return f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}"
         if len(digits) >= 6:
-            datetime.strptime(digits[:6], "%Y%m")  # noqa: DTZ007 - validation only
+            if not 1 <= int(digits[4:6]) <= 12:
+                return None
             return f"{digits[:4]}-{digits[4:6]}"
     except ValueError:
         return None
@@ -110,10 +114,19 @@ def _part(seg: Segment, comps: list[str], i: int) -> str | None:
     if i > len(comps):
         return None
     value = comps[i - 1]
-    sub = seg.encoding.subcomponent
+    if not value:
+        return None
+    encoding = seg.encoding
+    sub = encoding.subcomponent
     if sub and sub in value:
         value = value.split(sub, 1)[0]
-    return text(seg._unescape(value))
+    esc = encoding.escape
+    if esc and esc in value:
+        value = seg._unescape(value)
+    value = value.strip()
+    if not value or value == '""':
+        return None
+    return value
 
 
 def _sub(seg: Segment, comps: list[str], i: int, j: int) -> str | None:
@@ -215,11 +228,21 @@ def location(seg: Segment, n: int) -> Location | None:
     return None if found == _NO_LOCATION else found
 
 
+_NOTHING = (None, None, None)
+
+
 def coded(seg: Segment, n: int, rep: int = 0) -> tuple[str | None, str | None, str | None]:
     """CE/CWE/CNE: (code, coding system, display); the alternate triple when the first is empty."""
-    c = _raw(seg, n, rep)
-    if not c:
-        return None, None, None
+    raw = seg.field(n)
+    if not raw:
+        return _NOTHING
+    encoding = seg.encoding
+    if rep or encoding.repetition in raw:
+        reps = raw.split(encoding.repetition)
+        if rep >= len(reps):
+            return _NOTHING
+        raw = reps[rep]
+    c = raw.split(encoding.component)
     code, display, system = _part(seg, c, 1), _part(seg, c, 2), _part(seg, c, 3)
     if not code and not display:
         code, display, system = _part(seg, c, 4), _part(seg, c, 5), _part(seg, c, 6)
@@ -246,10 +269,12 @@ def each_whole(seg: Segment, n: int) -> list[str]:
     return [whole(seg, n, rep) for rep in range(len(seg.repetitions(n)))]
 
 
-@lru_cache(maxsize=64)
-def _specials(encoding: object) -> tuple[str, ...]:
-    chars = (encoding.component, encoding.repetition, encoding.escape, encoding.subcomponent)  # type: ignore[attr-defined]
-    return tuple(c for c in chars if c)
+def is_plain(raw: str, seg: Segment) -> bool:
+    """Whether a raw value holds no separator and no escape: it reads as written."""
+    for char in seg.encoding.specials:
+        if char in raw:
+            return False
+    return True
 
 
 def plain(seg: Segment, n: int) -> str | None:
@@ -258,7 +283,7 @@ def plain(seg: Segment, n: int) -> str | None:
     raw = seg.field(n)
     if not raw:
         return None
-    for char in _specials(seg.encoding):
+    for char in seg.encoding.specials:
         if char in raw:
             return text(seg.get(n))
     return text(raw)
