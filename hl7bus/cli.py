@@ -94,6 +94,8 @@ def _connector(args: argparse.Namespace) -> int:
         overrides["profiles"] = args.profile
     if args.name:
         overrides["name"] = args.name
+    if args.metrics_port is not None:
+        overrides["metrics_port"] = args.metrics_port or None
     return files_main(FileSettings(**overrides), kafka, registry)
 
 
@@ -167,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("directory", type=Path)
     files.add_argument("--name")
     files.add_argument("--profile", type=Path, action="append", default=[])
+    files.add_argument("--metrics-port", type=int, help="0 turns the HTTP endpoint off")
     files.set_defaults(run=_connector)
 
     send = sub.add_parser(
