@@ -2,14 +2,17 @@
 
 One idempotent producer (``acks=all``) is shared by every connection, so records of
 many senders go out in the same batches; a background thread serves the producer's
-delivery reports and resolves each record's future on the event loop.
+delivery reports and resolves each record's future on the event loop — all the reports
+of one poll in one hand-over, so a batch of acknowledgements wakes the loop once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,12 +45,32 @@ class KafkaStore:
         self.timeout_s = timeout_s
         self._running = True
         self._loop: asyncio.AbstractEventLoop | None = None
+        # (loop, settle, args) of each delivery report served and not yet handed over
+        self._reports: deque[tuple[asyncio.AbstractEventLoop, Any, tuple]] = deque()
         self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)
         self._poller.start()
 
     def _poll(self) -> None:
         while self._running:
             self._producer.poll(0.05)
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Pass the delivery reports served so far to their event loops, one call each."""
+        reports = self._reports
+        if not reports:
+            return
+        batches: dict[asyncio.AbstractEventLoop, list[tuple[Any, tuple]]] = {}
+        while reports:
+            try:
+                loop, settle, args = reports.popleft()
+            except IndexError:
+                break
+            batches.setdefault(loop, []).append((settle, args))
+        for loop, batch in batches.items():
+            # RuntimeError: that loop is closed, nobody waits for these any more
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle_all, batch)
 
     async def put(self, records: Sequence[OutRecord]) -> list[Stored]:
         """Put records on Kafka; return once Kafka has acknowledged every one of them.
@@ -61,7 +84,7 @@ class KafkaStore:
         deadline = time.monotonic() + self.timeout_s
         for record in records:
             future: asyncio.Future[Stored] = loop.create_future()
-            callback = _callback(loop, future)
+            callback = _callback(self._reports, loop, future)
             while True:
                 try:
                     self._producer.produce(record.topic, record.value, record.key,
@@ -78,7 +101,10 @@ class KafkaStore:
             futures.append(future)
         remaining = max(deadline - time.monotonic(), 0.001)
         try:
-            return list(await asyncio.wait_for(asyncio.gather(*futures), remaining))
+            async with asyncio.timeout(remaining):
+                if len(futures) == 1:
+                    return [await futures[0]]
+                return list(await asyncio.gather(*futures))
         except TimeoutError:
             raise StoreError(
                 f"Kafka did not acknowledge the message within {self.timeout_s:g} s."
@@ -92,6 +118,7 @@ class KafkaStore:
         left = self.flush(timeout_s)
         self._running = False
         self._poller.join(timeout=1)
+        self._hand_over()  # reports that flush() served after the poller's last round
         return left
 
 
@@ -99,19 +126,25 @@ def _code(too_large: bool) -> ErrorCode:
     return ErrorCode.MESSAGE_TOO_LARGE if too_large else ErrorCode.STORE_FAILED
 
 
-def _callback(loop: asyncio.AbstractEventLoop, future: asyncio.Future) -> Any:
+def _callback(reports: deque, loop: asyncio.AbstractEventLoop, future: asyncio.Future) -> Any:
+    """The delivery report callback of one record: runs in the thread that polls (or
+    flushes) the producer, and queues the outcome for the record's event loop."""
     from confluent_kafka import KafkaError
 
     def delivered(err: Any, msg: Any) -> None:
         if err is not None:
-            loop.call_soon_threadsafe(_fail, future, err.str(),
-                                      _code(err.code() == KafkaError.MSG_SIZE_TOO_LARGE))
+            reports.append((loop, _fail, (future, err.str(),
+                                          _code(err.code() == KafkaError.MSG_SIZE_TOO_LARGE))))
         else:
-            loop.call_soon_threadsafe(
-                _resolve, future, Stored(msg.topic(), msg.partition(), msg.offset())
-            )
+            reports.append((loop, _resolve,
+                            (future, Stored(msg.topic(), msg.partition(), msg.offset()))))
 
     return delivered
+
+
+def _settle_all(batch: list[tuple[Any, tuple]]) -> None:
+    for settle, args in batch:
+        settle(*args)
 
 
 def _resolve(future: asyncio.Future, stored: Stored) -> None:

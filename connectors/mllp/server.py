@@ -131,7 +131,8 @@ class MllpServer:
         while not self._draining.is_set():
             timeout = s.read_timeout_s if decoder.in_frame else s.idle_timeout_s
             try:
-                data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
+                async with asyncio.timeout(timeout):  # no task per read, unlike wait_for
+                    data = await reader.read(READ_SIZE)
             except TimeoutError:
                 kind = "read" if decoder.in_frame else "idle"
                 self.metrics.label(self.metrics.timeouts, kind=kind).inc()
