@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("HL7BUS_CORPUS", REPO.parent / "shared" / "corpus"))
+from paths import CORPUS, REPO  # noqa: E402,F401 - re-exported for tests
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import json
 
 import fastavro
 import pytest
-from conftest import CORPUS
+from paths import CORPUS
 
 from hl7bus.avro import compile_writer
 from hl7bus.errors import MessageError

@@ -42,7 +42,7 @@ from hl7bus.mapping.router import translate
 from hl7bus.profiles import ProfileSet, SenderProfile
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("HL7BUS_CORPUS", REPO.parent / "shared" / "corpus"))
+from paths import CORPUS  # noqa: E402
 GOLDEN = REPO / "tests" / "golden"
 INPUTS = GOLDEN / "inputs"
 

@@ -17,9 +17,7 @@ import pytest
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7 import Message, parse_message, split_messages
 
-CORPUS = Path(
-    os.environ.get("HL7BUS_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus")
-)
+from paths import CORPUS  # noqa: E402
 GOOD = sorted(p.name for p in CORPUS.glob("*.hl7"))
 MALFORMED = sorted(p.name for p in (CORPUS / "malformed").glob("*.hl7"))
 

@@ -15,9 +15,7 @@ from hypothesis import strategies as st
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7 import Encoding, Message, escape, parse_message, split_messages, unescape
 
-CORPUS = Path(
-    os.environ.get("HL7BUS_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus")
-)
+from paths import CORPUS  # noqa: E402
 
 
 def _corpus_messages() -> list[bytes]:

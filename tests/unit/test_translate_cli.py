@@ -15,7 +15,7 @@ import pytest
 from hl7bus.events.records import decode, encode, from_record
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("HL7BUS_CORPUS", REPO.parent / "shared" / "corpus"))
+from paths import CORPUS  # noqa: E402
 
 ERROR_KEYS = {"file", "control_id", "code", "segment", "field", "message"}
 

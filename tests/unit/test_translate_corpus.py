@@ -20,7 +20,7 @@ from hl7bus.mapping.router import translate
 from hl7bus.profiles import ProfileSet
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = Path(os.environ.get("HL7BUS_CORPUS", REPO.parent / "shared" / "corpus"))
+from paths import CORPUS  # noqa: E402
 GOOD = sorted(p.name for p in CORPUS.glob("*.hl7"))
 MALFORMED = sorted(p.name for p in (CORPUS / "malformed").glob("*.hl7"))
 PROFILES = ProfileSet()
