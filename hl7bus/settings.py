@@ -92,6 +92,10 @@ class MllpSettings(BaseSettings):
     max_connections: int = 256
     idle_timeout_s: float = 300.0
     read_timeout_s: float = 30.0
+    frame_timeout_s: float = Field(
+        default=300.0, description="a frame that has begun must be complete within this, "
+        "however its bytes trickle in"
+    )
     store_timeout_s: float = 10.0
     drain_timeout_s: float = 30.0
     tls_cert: Path | None = None

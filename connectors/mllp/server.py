@@ -128,13 +128,25 @@ class MllpServer:
                      peer: str, task: asyncio.Task) -> None:
         s = self.settings
         decoder = MllpDecoder(s.max_message_bytes)
+        frame_deadline: float | None = None  # when the frame that has begun must be complete
+        frames_seen = 0
+        loop = asyncio.get_running_loop()
         while not self._draining.is_set():
-            timeout = s.read_timeout_s if decoder.in_frame else s.idle_timeout_s
+            if not decoder.in_frame:
+                frame_deadline, timeout = None, s.idle_timeout_s
+            else:
+                if frame_deadline is None or decoder.frames != frames_seen:
+                    frame_deadline = loop.time() + s.frame_timeout_s
+                    frames_seen = decoder.frames
+                timeout = max(min(s.read_timeout_s, frame_deadline - loop.time()), 0)
             try:
                 async with asyncio.timeout(timeout):  # no task per read, unlike wait_for
                     data = await reader.read(READ_SIZE)
             except TimeoutError:
-                kind = "read" if decoder.in_frame else "idle"
+                kind = "idle"
+                if decoder.in_frame:
+                    late = frame_deadline is not None and loop.time() >= frame_deadline
+                    kind = "frame" if late else "read"
                 self.metrics.label(self.metrics.timeouts, kind=kind).inc()
                 log.info("connection closed: %s timeout", kind,
                          extra=fields(peer=peer, pending_bytes=decoder.pending_bytes))

@@ -281,12 +281,10 @@ def test_a_thousand_idle_connections_are_limited_then_closed(start_mllp):
     assert connector.process.poll() is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: HL7BUS_MLLP_READ_TIMEOUT_S bounds each read, not the frame, so a peer that "
-    "drips a byte just inside the timeout holds its connection (and a slot under "
-    "HL7BUS_MLLP_MAX_CONNECTIONS) forever; needs a whole-frame deadline setting"))
 def test_a_peer_dripping_one_byte_at_a_time_is_closed(start_mllp):
-    connector = start_mllp(HL7BUS_MLLP_READ_TIMEOUT_S="1")
+    """HL7BUS_MLLP_READ_TIMEOUT_S bounds each read; HL7BUS_MLLP_FRAME_TIMEOUT_S bounds the
+    whole frame, so a byte just inside the read timeout does not hold the slot forever."""
+    connector = start_mllp(HL7BUS_MLLP_READ_TIMEOUT_S="1", HL7BUS_MLLP_FRAME_TIMEOUT_S="2")
     with Peer(connector.port) as drip:
         drip.send_raw(b"\x0b" + patient_message("DRIP-1", FAMILY, GIVEN, MRN)[:20])
         deadline = time.monotonic() + 5
