@@ -180,7 +180,7 @@ class LocalStack:
         classpath = f"{libs}/*"
         base = [str(java), f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
         if not (data / "meta.properties").is_file():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = _cluster_id()
             out = subprocess.run(
                 [*base, "-Xmx256m", "kafka.tools.StorageTool", "format",
                  "-t", cluster_id, "-c", str(config)],
@@ -360,6 +360,15 @@ def _server_properties(s: DevStackSettings, data: Path) -> str:
         "auto.create.topics.enable=true",
         "",
     ])
+
+
+def _cluster_id() -> str:
+    """A random KRaft cluster id (Kafka's base64 UUID form) that no argument parser can take
+    for an option: it never starts with '-'."""
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not found.startswith("-"):
+            return found
 
 
 def _port_open(host: str, port: int) -> bool:
