@@ -28,7 +28,8 @@ def prepare_bus(
     from confluent_kafka.schema_registry import Schema
 
     topics = Topics.with_prefix(kafka.topic_prefix)
-    ensure_topics(kafka, topics.all(), partitions=partitions)
+    ensure_topics(kafka, topics.all(), partitions=partitions,
+                  config={"max.message.bytes": str(kafka.max_record_bytes)})
     client = serde.registry_client(registry)
     for attr, record in TOPIC_RECORDS.items():
         topic = getattr(topics, attr)

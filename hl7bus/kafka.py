@@ -64,6 +64,9 @@ def producer_config(
         {
             "enable.idempotence": True,
             "acks": "all",
+            # HL7 messages can carry whole documents (base64 PDFs): allow records up to the
+            # bus's limit, plus room for the request's own framing.
+            "message.max.bytes": settings.max_record_bytes + 64 * 1024,
             "linger.ms": linger_ms,
             "compression.type": "lz4",
             "delivery.timeout.ms": delivery_timeout_ms,
@@ -98,18 +101,24 @@ def ensure_topics(
     partitions: int = 3,
     replication_factor: int = 1,
     timeout_s: float = 30.0,
+    config: dict[str, str] | None = None,
 ) -> None:
-    """Create the topics that do not exist yet; existing ones are left as they are."""
+    """Create the topics that do not exist yet (with topic ``config``); existing ones are
+    left as they are."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient(client_config(settings))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = [
-        NewTopic(t, num_partitions=partitions, replication_factor=replication_factor)
+        NewTopic(t, num_partitions=partitions, replication_factor=replication_factor,
+                 config=dict(config or {}))
         for t in topics
         if t not in existing
     ]
+    present = [t for t in topics if t in existing]
+    if config and present:
+        _set_topic_config(admin, present, config, timeout_s)
     if not wanted:
         return
     for topic, future in admin.create_topics(wanted, request_timeout=timeout_s).items():
@@ -119,3 +128,21 @@ def ensure_topics(
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
         del topic
+
+
+def _set_topic_config(admin, topics: list[str], config: dict[str, str], timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+    """Bring existing topics to ``config`` (only the keys given; the rest stays)."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    resources = [
+        ConfigResource(
+            ResourceType.TOPIC, topic,
+            incremental_configs=[
+                ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                for key, value in config.items()
+            ],
+        )
+        for topic in topics
+    ]
+    for future in admin.incremental_alter_configs(resources, request_timeout=timeout_s).values():
+        future.result(timeout=timeout_s)

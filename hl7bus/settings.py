@@ -28,6 +28,10 @@ class KafkaSettings(BaseSettings):
     sasl_password: SecretStr | None = None
     ssl_ca_location: Path | None = None
     client_id: str = "hl7bus"
+    max_record_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        description="largest record the bus writes; its topics are created to accept it",
+    )
 
 
 class RegistrySettings(BaseSettings):
@@ -128,9 +132,9 @@ class FileSettings(BaseSettings):
     store_timeout_s: float = 10.0
     max_file_bytes: int = 256 * 1024 * 1024
     max_message_bytes: int = Field(
-        default=900_000,
+        default=8 * 1024 * 1024,
         description="a larger message goes to the dead-letter topic (its first bytes); "
-        "keep it under the broker's message.max.bytes",
+        "keep it under HL7BUS_KAFKA_MAX_RECORD_BYTES",
     )
     retry_initial_s: float = 1.0
     retry_max_s: float = 60.0

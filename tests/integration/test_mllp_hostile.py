@@ -141,7 +141,9 @@ class RssWatch(threading.Thread):
 
 
 def test_a_100_mb_frame_is_rejected_without_holding_it_in_memory(start_mllp, bus_topics):
-    connector = start_mllp()  # the default limit: 8 MiB
+    # The default frame limit (8 MiB); records up to 1 MB, as on a cluster with Kafka's
+    # default record limit, so that a 2 MB message is over Kafka's and under the connector's.
+    connector = start_mllp(HL7BUS_KAFKA_MAX_RECORD_BYTES="1000000")
     good = GoodSender(connector.port, "NEXT-DOOR-")
     good.start()
     watch = RssWatch(connector.process.pid)
