@@ -13,7 +13,7 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from hl7bus.errors import ErrorCode, MessageError
@@ -38,6 +38,9 @@ class KafkaStore:
                  linger_ms: float = 0.0, client_id: str = "hl7bus") -> None:
         from confluent_kafka import Producer
 
+        # linger 0: a sender waits for its ACK after each message, so any linger is added to
+        # every ACK twice (raw record, then events); under load, records still share
+        # requests while earlier ones are in flight (benchmarks/mllp.py).
         config = producer_config(settings, linger_ms=linger_ms,
                                  delivery_timeout_ms=int(max(timeout_s * 3, 30) * 1000))
         config["client.id"] = client_id
@@ -72,33 +75,52 @@ class KafkaStore:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle_all, batch)
 
-    async def put(self, records: Sequence[OutRecord]) -> list[Stored]:
-        """Put records on Kafka; return once Kafka has acknowledged every one of them.
+    def put(self, records: Sequence[OutRecord]) -> Coroutine[Any, Any, list[Stored]]:
+        """Put records on Kafka; the coroutine returned completes once Kafka has
+        acknowledged every one of them, and raises :class:`StoreError` when it has not
+        within ``timeout_s``.
 
-        Raises :class:`StoreError` when it has not within ``timeout_s``.
+        The records go to the producer in this call already (as far as its queue takes
+        them), not when the coroutine first runs: a caller can start a put, do other work
+        while Kafka's round trip runs, and then await it.
         """
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.timeout_s
+        futures: list[asyncio.Future[Stored]] = []
+        try:
+            queued = self._produce(records, 0, loop, futures)
+        except StoreError as exc:
+            return _raise(exc)
+        return self._acknowledged(records, queued, loop, futures, deadline)
+
+    def _produce(self, records: Sequence[OutRecord], start: int,
+                 loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future]) -> int:
+        """Hand ``records[start:]`` to the producer until its queue is full; how far it got."""
         from confluent_kafka import KafkaError, KafkaException
 
-        loop = asyncio.get_running_loop()
-        futures = []
-        deadline = time.monotonic() + self.timeout_s
-        for record in records:
+        for index in range(start, len(records)):
+            record = records[index]
             future: asyncio.Future[Stored] = loop.create_future()
-            callback = _callback(self._reports, loop, future)
-            while True:
-                try:
-                    self._producer.produce(record.topic, record.value, record.key,
-                                           on_delivery=callback)
-                    break
-                except BufferError:  # the local queue is full: let deliveries drain it
-                    if time.monotonic() > deadline:
-                        raise StoreError("The Kafka producer's queue stayed full.") from None
-                    await asyncio.sleep(0.005)
-                except KafkaException as exc:
-                    error = exc.args[0]
-                    raise StoreError(f"Kafka refused the record ({error.str()}).",
-                                     _code(error.code() == KafkaError.MSG_SIZE_TOO_LARGE)) from None
+            try:
+                self._producer.produce(record.topic, record.value, record.key,
+                                       on_delivery=_callback(self._reports, loop, future))
+            except BufferError:
+                return index
+            except KafkaException as exc:
+                error = exc.args[0]
+                raise StoreError(f"Kafka refused the record ({error.str()}).",
+                                 _code(error.code() == KafkaError.MSG_SIZE_TOO_LARGE)) from None
             futures.append(future)
+        return len(records)
+
+    async def _acknowledged(self, records: Sequence[OutRecord], queued: int,
+                            loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future],
+                            deadline: float) -> list[Stored]:
+        while queued < len(records):  # the local queue is full: let deliveries drain it
+            if time.monotonic() > deadline:
+                raise StoreError("The Kafka producer's queue stayed full.")
+            await asyncio.sleep(0.005)
+            queued = self._produce(records, queued, loop, futures)
         remaining = max(deadline - time.monotonic(), 0.001)
         try:
             async with asyncio.timeout(remaining):
@@ -120,6 +142,10 @@ class KafkaStore:
         self._poller.join(timeout=1)
         self._hand_over()  # reports that flush() served after the poller's last round
         return left
+
+
+async def _raise(exc: StoreError) -> list[Stored]:
+    raise exc
 
 
 def _code(too_large: bool) -> ErrorCode:

@@ -4,7 +4,8 @@ With ``HL7BUS_MLLP_WORKERS=N`` (N > 1) the process is a supervisor of N worker p
 that each listen on the same port (``SO_REUSEPORT``: the kernel spreads connections over
 them, and a connection stays in the worker that accepted it, so per-connection order
 holds); each worker has its own producer.  The supervisor forwards SIGTERM/SIGINT to the
-workers, waits for them to drain, and restarts a worker that dies on its own.
+workers, waits for them to drain, and restarts a worker that dies on its own once it has
+listened (one that dies before — Kafka, the registry or the port unusable — stops them all).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import signal
 import socket
 import sys
 import time
+from typing import Any
 
 from hl7bus.connectors.mllp.server import MllpServer, run
 
@@ -32,9 +34,6 @@ from hl7bus.store import KafkaStore
 log = logging.getLogger("hl7bus.mllp")
 
 RESTART_DELAY_S = 1.0
-EARLY_EXIT_S = 10.0
-"""A worker that exits this soon after it started is not restarted: its start failed
-(Kafka, the registry or the port), and a restart would fail the same way."""
 
 
 def _raise_open_files_limit(wanted: int) -> None:
@@ -53,14 +52,30 @@ def main(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySetting
 
 
 def serve(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySettings,
-          worker: int | None = None) -> int:
-    """One listener with its own producer, until SIGTERM or SIGINT."""
+          worker: int | None = None, listening: Any = None) -> int:
+    """One listener with its own producer, until SIGTERM or SIGINT; ``listening.set()``
+    is called once it listens."""
     ingestor = wiring.ingestor(kafka, registry, settings.profiles)
     client_id = f"hl7bus-mllp-{settings.name}" + (f"-{worker}" if worker is not None else "")
     store = KafkaStore(kafka, timeout_s=settings.store_timeout_s, client_id=client_id)
-    server = MllpServer(settings, ingestor, store, ConnectorMetrics(f"mllp:{settings.name}"))
+    metrics = ConnectorMetrics(f"mllp:{settings.name}")
+    server = (MllpServer(settings, ingestor, store, metrics) if listening is None
+              else _WorkerServer(settings, ingestor, store, metrics, listening))
     asyncio.run(run(server, settings.metrics_host, settings.metrics_port))
     return 0
+
+
+class _WorkerServer(MllpServer):
+    """A worker's listener: tells the supervisor once it listens."""
+
+    def __init__(self, settings: MllpSettings, ingestor: Any, store: KafkaStore,
+                 metrics: ConnectorMetrics, listening: Any) -> None:
+        super().__init__(settings, ingestor, store, metrics)
+        self._listening = listening
+
+    async def start(self) -> None:
+        await super().start()
+        self._listening.set()
 
 
 # -- several workers ---------------------------------------------------------------------
@@ -74,11 +89,11 @@ def _worker_settings(settings: MllpSettings, index: int) -> MllpSettings:
 
 
 def _worker(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySettings,
-            index: int) -> None:
+            index: int, listening: Any) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):  # the supervisor's handlers are not ours
         signal.signal(sig, signal.SIG_DFL)
     try:
-        code = serve(settings, kafka, registry, worker=index)
+        code = serve(settings, kafka, registry, worker=index, listening=listening)
     except Hl7BusError as exc:
         print(f"hl7bus: {exc}", file=sys.stderr)
         code = 1
@@ -103,21 +118,24 @@ def supervise(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySe
         settings = settings.model_copy(update={"port": reserved.getsockname()[1]})
     # fork: this process has started no thread and opened no Kafka client yet.
     context = multiprocessing.get_context("fork")
-    workers: dict[int, tuple[multiprocessing.process.BaseProcess, float]] = {}
+    # index -> (process, set once it listens)
+    workers: dict[int, tuple[multiprocessing.process.BaseProcess, Any]] = {}
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
-        for process, _started in workers.values():
+        for process, _listening in workers.values():
             if process.pid is not None and process.exitcode is None:
                 os.kill(process.pid, signum)
 
     def start(index: int) -> None:
-        process = context.Process(target=_worker, name=f"mllp-worker-{index}",
-                                  args=(_worker_settings(settings, index), kafka, registry, index))
+        listening = context.Event()
+        process = context.Process(
+            target=_worker, name=f"mllp-worker-{index}",
+            args=(_worker_settings(settings, index), kafka, registry, index, listening))
         process.start()
-        workers[index] = (process, time.monotonic())
+        workers[index] = (process, listening)
         log.info("worker started", extra=fields(worker=index, pid=process.pid,
                                                 port=settings.port))
 
@@ -138,23 +156,24 @@ def supervise(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySe
                 # drain, then the producer's last flush (10 s), and some slack
                 stop_deadline = time.monotonic() + settings.drain_timeout_s + 20.0
             if stop_deadline is not None and time.monotonic() > stop_deadline:
-                for process, _started in workers.values():
+                for process, _listening in workers.values():
                     if process.exitcode is None:
                         log.error("worker did not stop: killed",
                                   extra=fields(pid=process.pid))
                         process.kill()
-            for index, (process, started) in list(workers.items()):
+            for index, (process, listening) in list(workers.items()):
                 if process.exitcode is None:
                     continue
                 del workers[index]
-                if stopping:
-                    code = max(code, abs(process.exitcode))
+                if stopping:  # killed by the signal it was sent before it could drain: fine
+                    if process.exitcode not in (-signal.SIGTERM, -signal.SIGINT):
+                        code = max(code, abs(process.exitcode))
                     continue
                 log.error("worker exited", extra=fields(worker=index, pid=process.pid,
                                                         exit_code=process.exitcode))
-                if time.monotonic() - started < EARLY_EXIT_S:
+                if not listening.is_set():  # it could not start: a restart would fail too
                     code = max(code, abs(process.exitcode), 1)
-                    on_signal(signal.SIGTERM, None)  # stop the others: it cannot run as set
+                    on_signal(signal.SIGTERM, None)
                     continue
                 time.sleep(RESTART_DELAY_S)
                 if not stopping:
