@@ -53,14 +53,13 @@ def bus_topics(bus) -> BusTopics:
 
 
 @dataclass
-class RunningConnector:
-    process: subprocess.Popen
-    port: int
-    metrics_port: int
-    log: Path
-    env: dict[str, str] = field(default_factory=dict)
+class ConnectorProcess:
+    """A connector run as a real process, with its log file."""
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
         if self.process.poll() is None:
             self.process.send_signal(sig)
             try:
@@ -72,6 +71,13 @@ class RunningConnector:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@dataclass
+class RunningConnector(ConnectorProcess):
+    port: int = 0
+    metrics_port: int = 0
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
@@ -103,7 +109,8 @@ def start_mllp(bus_topics: BusTopics, tmp_path: Path) -> Iterator[Callable[..., 
             [sys.executable, "-m", "hl7bus.cli", "connector", "mllp"],
             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )
-        running = RunningConnector(process, int(env["HL7BUS_MLLP_PORT"]), metrics_port, log, env)
+        running = RunningConnector(process, log, port=int(env["HL7BUS_MLLP_PORT"]),
+                                   metrics_port=metrics_port, env=env)
         started.append(running)
         _wait_for_port(running.port, process, log)
         return running

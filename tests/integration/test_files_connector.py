@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import BusTopics, free_port, read_topic
+from conftest import BusTopics, ConnectorProcess, free_port, read_topic
 
 from hl7bus.hl7 import split_messages
 
@@ -58,24 +58,9 @@ def mllp_capture(*messages: bytes) -> bytes:
 
 
 @dataclass
-class FilesConnector:
-    process: subprocess.Popen
-    directory: Path
-    metrics_port: int
-    log: Path
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+class FilesConnector(ConnectorProcess):
+    directory: Path = Path()
+    metrics_port: int = 0
 
     def drop(self, name: str, data: bytes) -> Path:
         """Write a file the way careful senders do: under a temporary name, then renamed."""
@@ -130,7 +115,7 @@ def start_files(bus_topics: BusTopics, tmp_path: Path) -> Iterator[Callable[...,
             [sys.executable, "-m", "hl7bus.cli", "connector", "files", str(directory)],
             env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )
-        running = FilesConnector(process, directory, metrics_port, log)
+        running = FilesConnector(process, log, directory=directory, metrics_port=metrics_port)
         started.append(running)
         up = wait_for(lambda: process.poll() is not None or healthy(metrics_port), 60, 0.1)
         assert up and process.poll() is None, f"connector did not start:\n{running.log_text()}"
