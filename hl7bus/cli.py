@@ -57,7 +57,7 @@ def _setup(args: argparse.Namespace) -> int:
         try:
             prepare_bus(kafka, registry, partitions=args.partitions)
             return 0
-        except Exception as exc:  # noqa: BLE001 - the cluster may still be starting
+        except Exception as exc:
             if time.monotonic() > deadline:
                 raise Hl7BusError(
                     f"could not prepare the bus at {kafka.bootstrap_servers} and {registry.url} "

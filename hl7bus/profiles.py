@@ -81,7 +81,7 @@ class SenderProfile(_Frozen):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name like Europe/Paris)")
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name like Europe/Paris)") from None
         return value
 
     @field_validator("default_charset")

@@ -15,11 +15,10 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from paths import CORPUS, REPO  # noqa: E402,F401 - re-exported for tests
+from paths import CORPUS, REPO  # noqa: F401 - re-exported for tests
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ def _docker_engine_answers() -> bool:
 
         docker.from_env(timeout=3).ping()
         return True
-    except Exception:  # noqa: BLE001 - any failure means no engine to use
+    except Exception:
         return False
 
 
@@ -80,7 +79,7 @@ def bus() -> Iterator[BusEndpoints]:
     started_here = not stack.status().running
     try:
         status = stack.up(echo=lambda line: print(f"[dev stack] {line}"))
-    except Exception as exc:  # noqa: BLE001 - re-raised as a loud failure below
+    except Exception as exc:
         pytest.fail(f"No Kafka broker for the integration tests: {exc}", pytrace=False)
     try:
         yield BusEndpoints(status.bootstrap_servers, status.registry_url, "local dev stack")

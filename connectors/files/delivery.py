@@ -10,7 +10,6 @@ import logging
 from datetime import UTC, datetime
 
 from hl7bus.connectors.files.placement import MessageResult, Outcome
-
 from hl7bus.envelope import read_envelope
 from hl7bus.errors import MessageError
 from hl7bus.hl7 import split_messages

@@ -6,11 +6,10 @@ import asyncio
 import logging
 import signal
 
+from hl7bus import logs, wiring
 from hl7bus.connectors.files import folder
 from hl7bus.connectors.files.connector import FileConnector
 from hl7bus.connectors.files.delivery import FileDelivery
-
-from hl7bus import logs, wiring
 from hl7bus.errors import Hl7BusError
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics, serve_http

@@ -22,9 +22,8 @@ import sys
 import time
 from typing import Any
 
-from hl7bus.connectors.mllp.server import MllpServer, run
-
 from hl7bus import logs, wiring
+from hl7bus.connectors.mllp.server import MllpServer, run
 from hl7bus.errors import Hl7BusError
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics

@@ -121,7 +121,7 @@ class MllpServer:
             writer.close()
             try:
                 await asyncio.wait_for(writer.wait_closed(), 2)
-            except (Exception, asyncio.CancelledError):  # noqa: BLE001 - closing anyway
+            except (Exception, asyncio.CancelledError):
                 pass
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,

@@ -194,7 +194,7 @@ class LocalStack:
                 )
         env = dict(os.environ)
         self.kafka.start(
-            [str(java), f"-Xms128m", f"-Xmx{s.kafka_heap}", "-XX:+UseSerialGC",
+            [str(java), "-Xms128m", f"-Xmx{s.kafka_heap}", "-XX:+UseSerialGC",
              "-Djava.awt.headless=true", self.kafka.tag, *base[1:], "kafka.Kafka", str(config)],
             env=env, cwd=kafka_home,
             info={"bootstrap_servers": s.bootstrap_servers},
@@ -217,7 +217,7 @@ class LocalStack:
                 try:
                     admin.list_topics(timeout=2)
                     return
-                except Exception:  # noqa: BLE001 - not serving yet; the deadline decides
+                except Exception:
                     pass
             time.sleep(0.3)
         raise DevStackError(

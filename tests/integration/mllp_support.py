@@ -4,7 +4,6 @@ connector's metrics and log as a test reads them."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import socket
@@ -29,8 +28,8 @@ from hl7bus.hl7 import parse_message
 from hl7bus.mapping.router import translate
 from hl7bus.profiles import load_profiles
 
+from paths import CORPUS
 
-from paths import CORPUS  # noqa: E402
 CORPUS_FILES: list[Path] = [*sorted(CORPUS.glob("*.hl7")),
                              *sorted((CORPUS / "malformed").glob("*.hl7"))]
 MLLP_SEND = Path(sys.executable).parent / "mllp_send"

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import BusTopics, ConnectorProcess, free_port, read_topic
 
 from hl7bus.hl7 import split_messages
+
+from conftest import BusTopics, ConnectorProcess, free_port, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
 from mllp_broker import SpareKafka
 from mllp_support import (
     Sender,

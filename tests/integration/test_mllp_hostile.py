@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from hl7bus.connectors.mllp.framing import PREFIX_KEPT, MllpDecoder
+
 from mllp_support import (
     Ack,
     Peer,
@@ -23,8 +26,6 @@ from mllp_support import (
     patient_message,
     wait_for,
 )
-
-from hl7bus.connectors.mllp.framing import PREFIX_KEPT, MllpDecoder
 
 pytestmark = pytest.mark.integration
 

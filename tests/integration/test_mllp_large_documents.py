@@ -8,9 +8,10 @@ import os
 import socket
 
 import pytest
-from conftest import read_topic
 
 from hl7bus.connectors.mllp.framing import MllpDecoder, frame
+
+from conftest import read_topic
 
 pytestmark = pytest.mark.integration
 

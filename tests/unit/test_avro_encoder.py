@@ -8,7 +8,6 @@ import json
 
 import fastavro
 import pytest
-from paths import CORPUS
 
 from hl7bus.avro import compile_writer
 from hl7bus.errors import MessageError
@@ -17,6 +16,8 @@ from hl7bus.hl7 import split_messages
 from hl7bus.mapping.router import translate
 from hl7bus.profiles import ProfileSet
 from hl7bus.serde import SCHEMA_FILES, parsed_schema, schema_text
+
+from paths import CORPUS
 
 
 def _fastavro(schema_name: str, record: dict) -> bytes:

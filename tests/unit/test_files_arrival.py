@@ -4,6 +4,7 @@ never a temporary name, never a file still growing; a failed file waits, longer 
 from __future__ import annotations
 
 import pytest
+
 from hl7bus.connectors.files.arrival import ArrivalWatch, Seen, is_candidate, retry_delay
 
 T0 = 1_700_000_000.0  # a wall-clock "now", in seconds

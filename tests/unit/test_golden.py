@@ -28,7 +28,6 @@ e.g. with ``git diff tests/golden``)::
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from hl7bus.profiles import ProfileSet, SenderProfile
 
 REPO = Path(__file__).resolve().parents[2]
 from paths import CORPUS  # noqa: E402
+
 GOLDEN = REPO / "tests" / "golden"
 INPUTS = GOLDEN / "inputs"
 

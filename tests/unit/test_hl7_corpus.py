@@ -8,16 +8,15 @@ from and ``QUIRKS.tsv`` what is unusual about it.  Tests read it in place.
 from __future__ import annotations
 
 import csv
-import os
 import re
-from pathlib import Path
 
 import pytest
 
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7 import Message, parse_message, split_messages
 
-from paths import CORPUS  # noqa: E402
+from paths import CORPUS
+
 GOOD = sorted(p.name for p in CORPUS.glob("*.hl7"))
 MALFORMED = sorted(p.name for p in (CORPUS / "malformed").glob("*.hl7"))
 

@@ -6,7 +6,6 @@ import os
 import re
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7 import Encoding, Message, escape, parse_message, split_messages, unescape
 
-from paths import CORPUS  # noqa: E402
+from paths import CORPUS
 
 
 def _corpus_messages() -> list[bytes]:

@@ -5,10 +5,8 @@ even a message with a damaged MSH gets an ACK that both hl7bus and python-hl7 ca
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,8 +31,7 @@ from hl7bus.settings import MllpSettings
 from hl7bus.store import StoreError
 from hl7bus.topics import Topics
 
-
-from paths import CORPUS  # noqa: E402
+from paths import CORPUS
 
 NOW = datetime(2026, 11, 28, 10, 15, tzinfo=UTC)
 

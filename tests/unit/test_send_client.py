@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hl7bus.connectors.mllp.framing import MllpDecoder, frame
 
 from hl7bus.cli import main
 from hl7bus.commands.send import Target, run
+from hl7bus.connectors.mllp.framing import MllpDecoder, frame
 from hl7bus.envelope import read_envelope
 
 

@@ -8,7 +8,6 @@ starts being accepted, fails the test, so the change is noticed and this list up
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from hl7bus.profiles import ProfileSet
 
 REPO = Path(__file__).resolve().parents[2]
 from paths import CORPUS  # noqa: E402
+
 GOOD = sorted(p.name for p in CORPUS.glob("*.hl7"))
 MALFORMED = sorted(p.name for p in (CORPUS / "malformed").glob("*.hl7"))
 PROFILES = ProfileSet()
