@@ -151,8 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     translate.set_defaults(run=_translate)
 
     demo = sub.add_parser("demo", help="play the sample feed into MLLP and show what landed")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=2575)
+    demo.add_argument("--host", help="the MLLP connector's host (default: the dev stack's)")
+    demo.add_argument("--port", type=int, help="its port (default: HL7BUS_DEV_MLLP_PORT, 2575)")
     demo.set_defaults(run=_demo)
 
     connector = sub.add_parser("connector", help="run an inbound connector (mllp, files)")

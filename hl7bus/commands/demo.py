@@ -125,10 +125,15 @@ def counts(kafka: KafkaSettings, topics: Topics) -> dict[str, int]:
     return found
 
 
-def run(host: str, port: int) -> int:
+def run(host: str | None, port: int | None) -> int:
+    """Play the feed into the dev stack's connector (``HL7BUS_DEV_*``, or host/port given)."""
     from hl7bus.kafka import require_reachable
+    from hl7bus.settings import DevStackSettings
 
-    kafka, registry = KafkaSettings(), RegistrySettings()
+    dev = DevStackSettings()
+    host, port = host or dev.host, port or dev.mllp_port
+    kafka = KafkaSettings(bootstrap_servers=dev.bootstrap_servers)
+    registry = RegistrySettings(url=dev.registry_url)
     topics = Topics.with_prefix(kafka.topic_prefix)
     require_reachable(kafka)
     before = counts(kafka, topics)
