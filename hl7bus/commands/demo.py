@@ -60,69 +60,101 @@ def play(host: str, port: int, files: list[Path], timeout_s: float = 30.0) -> li
     return answers
 
 
-def show_topics(kafka: KafkaSettings, registry: RegistrySettings, topics: Topics,
-                since: dict[str, int]) -> None:
-    from confluent_kafka import Consumer, TopicPartition
+Offsets = dict[str, dict[int, int]]  # topic -> partition -> high watermark
+
+
+def _consumer(kafka: KafkaSettings):  # type: ignore[no-untyped-def]
+    from confluent_kafka import Consumer
+
+    from hl7bus.kafka import consumer_config, quiet_logger
+
+    return Consumer({**consumer_config(kafka, f"hl7bus-demo-{uuid.uuid4().hex[:8]}"),
+                     "logger": quiet_logger()})
+
+
+def high_watermarks(kafka: KafkaSettings, topics: Topics) -> Offsets:
+    """Where each partition of the bus's topics ends now."""
+    from confluent_kafka import TopicPartition
+
+    consumer = _consumer(kafka)
+    found: Offsets = {}
+    for topic in topics.all():
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        found[topic] = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in (meta.partitions if meta else {})
+        }
+    consumer.close()
+    return found
+
+
+def read_between(kafka: KafkaSettings, registry: RegistrySettings, topic: str,
+                 start: dict[int, int], end: dict[int, int]) -> list[dict]:
+    """The records of ``topic`` from ``start`` to ``end``, decoded with the registry."""
+    from confluent_kafka import TopicPartition
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     from hl7bus import serde
-    from hl7bus.kafka import consumer_config, quiet_logger
 
-    consumer = Consumer({**consumer_config(kafka, f"hl7bus-demo-{uuid.uuid4().hex[:8]}"),
-                         "logger": quiet_logger()})
-    print("\nWhat landed (records added by this run / in all):")
-    ends: dict[str, list[tuple[int, int, int]]] = {}
-    for topic in topics.all():
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        spans = []
-        for partition in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            spans.append((partition, low, high))
-        ends[topic] = spans
-        total = sum(high - low for _, low, high in spans)
-        print(f"  {topic:<18} +{total - since.get(topic, 0):<5} {total}")
+    wanted = sum(end[p] - start.get(p, 0) for p in end)
+    if wanted <= 0:
+        return []
     deserializer = serde.avro_deserializer(serde.registry_client(registry))
-    for topic, title in ((topics.events, "Latest clinical events"), (topics.dlq, "Dead letters")):
-        spans = ends[topic]
-        consumer.assign([TopicPartition(topic, p, max(low, high - 3)) for p, low, high in spans])
-        wanted = sum(min(3, high - low) for _, low, high in spans)
-        got = []
-        deadline = time.monotonic() + 10
-        while len(got) < wanted and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error():
-                got.append(deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE)))
-        print(f"\n{title}:")
-        for value in got[-6:]:
-            if topic == topics.events:
-                payload = value["payload"]
-                detail = ", ".join(
-                    f"{o['display'] or o['code']} {o['value']} {o['units'] or ''}".strip()
-                    for o in payload["observations"][:2]
-                )
-                print(f"  {value['occurred_at']}  {value['event_type']:<24} {value['patient']['key']:<20} {detail}")
-            else:
-                control_id = value["message_control_id"] or "(no control id)"
-                print(f"  {control_id}: {value['error_code']} — {value['error_message']}")
+    consumer = _consumer(kafka)
+    consumer.assign([TopicPartition(topic, p, start.get(p, 0)) for p in end])
+    got: list[dict] = []
+    deadline = time.monotonic() + 15
+    while len(got) < wanted and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and not msg.error() and msg.offset() < end[msg.partition()]:
+            got.append(deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE)))
     consumer.close()
+    return got
 
 
-def counts(kafka: KafkaSettings, topics: Topics) -> dict[str, int]:
-    from confluent_kafka import Consumer, TopicPartition
+def _detail(event: dict) -> str:
+    """A few words on what an event says, for the demo's timeline."""
+    payload, encounter = event["payload"], event["encounter"] or {}
+    if payload["observations"]:
+        return ", ".join(
+            f"{o['display'] or o['code']} {o['value']} {o['units'] or ''}".strip()
+            + (f" [{','.join(o['abnormal_flags'])}]" if o["abnormal_flags"] else "")
+            for o in payload["observations"][:2]
+        )
+    if payload["medications"]:
+        m = payload["medications"][0]
+        return f"{m['display'] or m['code']} {m['dose'] or ''} {m['dose_units'] or ''}".strip()
+    if payload["appointment"]:
+        return f"slot {payload['appointment']['start']}"
+    if payload["merge"]:
+        return f"merges {payload['merge']['prior_patient_key']}"
+    if payload["document"]:
+        return f"{payload['document']['type']} ({payload['document']['status']})"
+    location = encounter.get("location") or {}
+    where = "/".join(x for x in (location.get("point_of_care"), location.get("room"),
+                                 location.get("bed")) if x)
+    return f"{encounter.get('class') or ''} {where}".strip()
 
-    from hl7bus.kafka import consumer_config, quiet_logger
 
-    consumer = Consumer({**consumer_config(kafka, "hl7bus-demo-counts"), "logger": quiet_logger()})
-    found = {}
+def show(kafka: KafkaSettings, registry: RegistrySettings, topics: Topics,
+         before: Offsets) -> None:
+    after = high_watermarks(kafka, topics)
+    print("\nWhat landed (records added by this run / in all):")
     for topic in topics.all():
-        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        total = 0
-        for partition in (meta.partitions if meta else {}):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            total += high - low
-        found[topic] = total
-    consumer.close()
-    return found
+        added = sum(after[topic][p] - before.get(topic, {}).get(p, 0) for p in after[topic])
+        print(f"  {topic:<18} +{added:<5} {sum(after[topic].values())}")
+    events = read_between(kafka, registry, topics.events, before.get(topics.events, {}),
+                          after[topics.events])
+    print("\nThe patients' timeline, as the events of this run tell it:")
+    for value in sorted(events, key=lambda v: v["occurred_at"] or ""):
+        detail = _detail(value)
+        print(f"  {value['occurred_at']}  {value['patient']['key']:<18} "
+              f"{value['event_type']:<24} {detail[:90]}")
+    dead = read_between(kafka, registry, topics.dlq, before.get(topics.dlq, {}), after[topics.dlq])
+    print("\nDead letters (raw bytes kept for replay):")
+    for value in dead:
+        control_id = value["message_control_id"] or "(no control id)"
+        print(f"  {control_id}: {value['error_code']} — {value['error_message']}")
 
 
 def run(host: str | None, port: int | None) -> int:
@@ -136,7 +168,7 @@ def run(host: str | None, port: int | None) -> int:
     registry = RegistrySettings(url=dev.registry_url)
     topics = Topics.with_prefix(kafka.topic_prefix)
     require_reachable(kafka)
-    before = counts(kafka, topics)
+    before = high_watermarks(kafka, topics)
     files = sample_feed()
     print(f"Playing the sample feed ({len(files)} vendor systems) into MLLP at {host}:{port}:")
     answers = play(host, port, files)
@@ -144,5 +176,5 @@ def run(host: str | None, port: int | None) -> int:
         print(f"  {code}  {control_id:<18} {name}")
     summary = Counter(code for _, _, code in answers)
     print("  " + ", ".join(f"{code} {n}" for code, n in sorted(summary.items())))
-    show_topics(kafka, registry, topics, before)
+    show(kafka, registry, topics, before)
     return 0
