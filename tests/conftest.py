@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from cleanup import forget
 from paths import CORPUS, REPO  # noqa: F401 - re-exported for tests
 
 
@@ -114,13 +115,17 @@ def registry_settings(bus: BusEndpoints):
 
 
 @pytest.fixture
-def new_topic(kafka_settings, unique_name) -> Callable[..., str]:
-    """Create a fresh topic for this test and return its name."""
+def new_topic(kafka_settings, registry_settings, unique_name) -> Iterator[Callable[..., str]]:
+    """Create a fresh topic for this test and return its name (deleted after the test)."""
     from hl7bus.kafka import ensure_topics
+
+    made: list[str] = []
 
     def make(kind: str = "topic", partitions: int = 1) -> str:
         name = unique_name(kind)
         ensure_topics(kafka_settings, [name], partitions=partitions)
+        made.append(name)
         return name
 
-    return make
+    yield make
+    forget(kafka_settings, registry_settings.url, made)

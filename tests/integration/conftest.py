@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cleanup import forget
 
 from hl7bus.bootstrap import prepare_bus
 from hl7bus.settings import KafkaSettings, RegistrySettings
@@ -43,13 +44,14 @@ class BusTopics:
 
 
 @pytest.fixture
-def bus_topics(bus) -> BusTopics:
-    """The four topics of the bus under a prefix no other test uses."""
+def bus_topics(bus) -> Iterator[BusTopics]:
+    """The four topics of the bus under a prefix no other test uses (deleted after it)."""
     prefix = f"test.{uuid.uuid4().hex[:10]}."
     kafka = KafkaSettings(bootstrap_servers=bus.bootstrap_servers, topic_prefix=prefix)
     registry = RegistrySettings(url=bus.registry_url)
     topics = prepare_bus(kafka, registry, partitions=3, echo=lambda _line: None)
-    return BusTopics(prefix, topics, kafka, registry)
+    yield BusTopics(prefix, topics, kafka, registry)
+    forget(kafka, registry.url, list(topics.all()))
 
 
 @dataclass
