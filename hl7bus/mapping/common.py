@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.model import (
     Allergy,
@@ -106,6 +108,9 @@ def required_patient(ctx: MessageContext) -> Patient:
     return patient(ctx, ctx.require("PID"))
 
 
+_ENCOUNTER_FIELDS = tuple(f.name for f in dataclasses.fields(Encounter))
+
+
 def encounter(ctx: MessageContext, pv1: Segment | None) -> Encounter | None:
     if pv1 is None:
         return None
@@ -124,7 +129,7 @@ def encounter(ctx: MessageContext, pv1: Segment | None) -> Encounter | None:
         admitted_at=ctx.ts(pv1.get(44)),
         discharged_at=ctx.ts(pv1.get(45)),
     )
-    return None if found == Encounter() else found
+    return found if any(getattr(found, name) for name in _ENCOUNTER_FIELDS) else None
 
 
 def allergies(ctx: MessageContext, segments: list[Segment]) -> tuple[Allergy, ...]:

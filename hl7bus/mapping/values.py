@@ -205,15 +205,11 @@ def provider(seg: Segment, n: int, rep: int = 0) -> Provider | None:
     c = _raw(seg, n, rep)
     if not c:
         return None
-    found = Provider(
-        id=_part(seg, c, 1), family=_part(seg, c, 2), given=_part(seg, c, 3), prefix=_part(seg, c, 6),
-        authority=_hd(seg, c, 9),
-    )
-    return None if found == _NO_PROVIDER else found
-
-
-_NO_PROVIDER = Provider()
-_NO_LOCATION = Location()
+    parts = (_part(seg, c, 1), _part(seg, c, 2), _part(seg, c, 3), _part(seg, c, 6),
+             _hd(seg, c, 9))
+    if not any(parts):
+        return None
+    return Provider(*parts)
 
 
 def location(seg: Segment, n: int) -> Location | None:
@@ -221,11 +217,13 @@ def location(seg: Segment, n: int) -> Location | None:
     c = _raw(seg, n, 0)
     if not c:
         return None
-    found = Location(
-        point_of_care=_part(seg, c, 1), room=_part(seg, c, 2), bed=_part(seg, c, 3),
-        facility=_hd(seg, c, 4), building=_part(seg, c, 7), floor=_part(seg, c, 8),
-    )
-    return None if found == _NO_LOCATION else found
+    parts = (_hd(seg, c, 4), _part(seg, c, 1), _part(seg, c, 2), _part(seg, c, 3),
+             _part(seg, c, 7), _part(seg, c, 8))
+    if not any(parts):
+        return None
+    facility, point_of_care, room, bed, building, floor = parts
+    return Location(facility=facility, point_of_care=point_of_care, room=room, bed=bed,
+                    building=building, floor=floor)
 
 
 _NOTHING = (None, None, None)
