@@ -88,29 +88,37 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 class Connector:
-    def __init__(self, env: dict[str, str], profile: pathlib.Path | None,
-                 log: pathlib.Path) -> None:
+    def __init__(
+        self, env: dict[str, str], profile: pathlib.Path | None, log: pathlib.Path
+    ) -> None:
         self.workers = int(env.get("HL7BUS_MLLP_WORKERS", "1"))
         self.port = free_port()
         self.metrics_port = free_port(self.workers)  # worker i: metrics_port + i
         self.log = log
-        full_env = {**os.environ, **env, "HL7BUS_MLLP_HOST": HOST,
-                    "HL7BUS_MLLP_PORT": str(self.port),
-                    "HL7BUS_MLLP_METRICS_PORT": str(self.metrics_port)}
+        full_env = {
+            **os.environ,
+            **env,
+            "HL7BUS_MLLP_HOST": HOST,
+            "HL7BUS_MLLP_PORT": str(self.port),
+            "HL7BUS_MLLP_METRICS_PORT": str(self.metrics_port),
+        }
         command = [sys.executable]
         if profile is not None:
             command += ["-m", "cProfile", "-o", str(profile)]
         command += ["-m", "hl7bus.cli", "connector", "mllp"]
-        self.process = subprocess.Popen(command, env=full_env, stdout=log.open("wb"),
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            command, env=full_env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        )
         self._wait_listening()
 
     def _wait_listening(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SystemExit(f"connector exited with {self.process.returncode}:\n"
-                                 f"{self.log.read_text(errors='replace')}")
+                raise SystemExit(
+                    f"connector exited with {self.process.returncode}:\n"
+                    f"{self.log.read_text(errors='replace')}"
+                )
             try:
                 with socket.create_connection((HOST, self.port), timeout=0.5):
                     return
@@ -164,13 +172,22 @@ def kafka_pid() -> int | None:
 # -- phases ------------------------------------------------------------------------------
 
 
-def run_phase(connector: Connector, templates, senders: int, seconds: float,
-              rate: float | None, tag: str, procs: int, broker: int | None) -> dict:
+def run_phase(
+    connector: Connector,
+    templates,
+    senders: int,
+    seconds: float,
+    rate: float | None,
+    tag: str,
+    procs: int,
+    broker: int | None,
+) -> dict:
     cpu_conn = connector.cpu_seconds()
     cpu_kafka = load.pid_cpu_seconds(broker) if broker else 0.0
     busy0, _total0 = load.machine_busy()
-    results, gen_cpu = load.run_phase_procs(HOST, connector.port, templates, senders, seconds,
-                                            rate, tag.encode(), procs)
+    results, gen_cpu = load.run_phase_procs(
+        HOST, connector.port, templates, senders, seconds, rate, tag.encode(), procs
+    )
     busy1, _total1 = load.machine_busy()
     conn_cpu = connector.cpu_seconds() - cpu_conn
     kafka_cpu = (load.pid_cpu_seconds(broker) - cpu_kafka) if broker else float("nan")
@@ -202,8 +219,8 @@ def run_phase(connector: Connector, templates, senders: int, seconds: float,
         "kafka_cpu": kafka_cpu / window * 100,
         "gen_cpu": gen_cpu / window * 100,
         "machine": machine / cores,
-        "rest": machine - (conn_cpu + gen_cpu + (0.0 if broker is None else kafka_cpu))
-        / window * 100,
+        "rest": machine
+        - (conn_cpu + gen_cpu + (0.0 if broker is None else kafka_cpu)) / window * 100,
         "late_p99": percentile(late, 0.99) * 1e3 if late else None,
     }
 
@@ -223,8 +240,12 @@ def build_records(ingestor, templates) -> list[list]:
         envelope = read_envelope(raw)
         translated = ingestor.translate(received)
         stored = Stored(ingestor.topics.raw, 0, 0)
-        sets.append([ingestor.raw_record(received, envelope),
-                     *ingestor.event_records(translated.events, stored)])
+        sets.append(
+            [
+                ingestor.raw_record(received, envelope),
+                *ingestor.event_records(translated.events, stored),
+            ]
+        )
     return sets
 
 
@@ -255,8 +276,9 @@ def raw_producer_ceiling(kafka, record_sets: list[list], seconds: float) -> dict
         for record in record_sets[messages % n]:
             while True:
                 try:
-                    producer.produce(record.topic, record.value, record.key,
-                                     on_delivery=on_delivery)
+                    producer.produce(
+                        record.topic, record.value, record.key, on_delivery=on_delivery
+                    )
                     break
                 except BufferError:
                     producer.poll(0.005)
@@ -266,9 +288,15 @@ def raw_producer_ceiling(kafka, record_sets: list[list], seconds: float) -> dict
     left = producer.flush(30)
     elapsed = time.perf_counter() - started
     cpu = load._cpu_seconds() - cpu0
-    return {"messages": messages, "records": records, "delivered": delivered[0],
-            "failed": delivered[1] + left, "msgs_per_s": messages / elapsed,
-            "records_per_s": records / elapsed, "cpu": cpu / elapsed * 100}
+    return {
+        "messages": messages,
+        "records": records,
+        "delivered": delivered[0],
+        "failed": delivered[1] + left,
+        "msgs_per_s": messages / elapsed,
+        "records_per_s": records / elapsed,
+        "cpu": cpu / elapsed * 100,
+    }
 
 
 def translation_alone(ingestor, templates, seconds: float) -> float:
@@ -293,42 +321,68 @@ def translation_alone(ingestor, templates, seconds: float) -> float:
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'phase':<12} {'wrk':>3} {'send':>4} {'messages':>8} {'msgs/s':>6} {'p50':>6} "
-          f"{'p90':>6} {'p99':>6} {'max':>7} {'AA':>7} {'other':<6} {'conn%':>5} "
-          f"{'kafka%':>6} {'gen%':>4} {'rest%':>5} {'mach%':>5}")
+    print(
+        f"{'phase':<12} {'wrk':>3} {'send':>4} {'messages':>8} {'msgs/s':>6} {'p50':>6} "
+        f"{'p90':>6} {'p99':>6} {'max':>7} {'AA':>7} {'other':<6} {'conn%':>5} "
+        f"{'kafka%':>6} {'gen%':>4} {'rest%':>5} {'mach%':>5}"
+    )
     for r in rows:
         other = ",".join(f"{k}:{v}" for k, v in r["other"].items()) or "-"
         if r["errors"]:
             other += f",err:{r['errors']}"
-        print(f"{r['phase']:<12} {r['workers']:>3} {r['senders']:>4} {r['messages']:>8} "
-              f"{r['msgs_per_s']:>6.0f} {r['p50']:>6.2f} {r['p90']:>6.2f} {r['p99']:>6.2f} "
-              f"{r['max']:>7.2f} {r['aa']:>7} {other:<6} {r['conn_cpu']:>5.0f} "
-              f"{r['kafka_cpu']:>6.0f} {r['gen_cpu']:>4.0f} {r['rest']:>5.0f} "
-              f"{r['machine']:>5.0f}")
+        print(
+            f"{r['phase']:<12} {r['workers']:>3} {r['senders']:>4} {r['messages']:>8} "
+            f"{r['msgs_per_s']:>6.0f} {r['p50']:>6.2f} {r['p90']:>6.2f} {r['p99']:>6.2f} "
+            f"{r['max']:>7.2f} {r['aa']:>7} {other:<6} {r['conn_cpu']:>5.0f} "
+            f"{r['kafka_cpu']:>6.0f} {r['gen_cpu']:>4.0f} {r['rest']:>5.0f} "
+            f"{r['machine']:>5.0f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each phase")
-    parser.add_argument("--senders", default="1,8,32",
-                        help="closed-loop phases: comma-separated sender counts")
-    parser.add_argument("--rate", type=float, default=1000.0,
-                        help="open-loop phase: messages/s in all (0: no such phase)")
+    parser.add_argument(
+        "--senders", default="1,8,32", help="closed-loop phases: comma-separated sender counts"
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=1000.0,
+        help="open-loop phase: messages/s in all (0: no such phase)",
+    )
     parser.add_argument("--rate-senders", type=int, default=8)
-    parser.add_argument("--workers", default="1,2",
-                        help="connector runs: comma-separated HL7BUS_MLLP_WORKERS values")
-    parser.add_argument("--corpus", type=pathlib.Path,
-                        default=REPO_ROOT.parent / "shared" / "corpus")
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="connector runs: comma-separated HL7BUS_MLLP_WORKERS values",
+    )
+    parser.add_argument(
+        "--corpus", type=pathlib.Path, default=REPO_ROOT.parent / "shared" / "corpus"
+    )
     parser.add_argument("--messages", type=int, default=50, help="distinct ORU messages used")
-    parser.add_argument("--max-bytes", type=int, default=16384,
-                        help="largest message used (ORU-sized; the corpus has 110 kB outliers)")
-    parser.add_argument("--load-procs", type=int, default=1,
-                        help="processes of the load generator (1: this one)")
-    parser.add_argument("--connector-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="a setting for the connector, e.g. HL7BUS_MLLP_STORE_TIMEOUT_S=5")
-    parser.add_argument("--profile", type=pathlib.Path,
-                        help="run the connector under cProfile, writing its stats here "
-                        "(one worker: the supervisor's own process is what is profiled)")
+    parser.add_argument(
+        "--max-bytes",
+        type=int,
+        default=16384,
+        help="largest message used (ORU-sized; the corpus has 110 kB outliers)",
+    )
+    parser.add_argument(
+        "--load-procs", type=int, default=1, help="processes of the load generator (1: this one)"
+    )
+    parser.add_argument(
+        "--connector-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for the connector, e.g. HL7BUS_MLLP_STORE_TIMEOUT_S=5",
+    )
+    parser.add_argument(
+        "--profile",
+        type=pathlib.Path,
+        help="run the connector under cProfile, writing its stats here "
+        "(one worker: the supervisor's own process is what is profiled)",
+    )
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--keep-topics", action="store_true")
@@ -348,31 +402,58 @@ def main() -> None:
     extra = dict(item.split("=", 1) for item in args.connector_env)
     broker = kafka_pid()
     logs = pathlib.Path(tempfile.mkdtemp(prefix="hl7bus-bench-"))
-    print(f"MLLP connector benchmark: {len(templates)} ORU^R01 messages from {args.corpus} "
-          f"(bytes p50 {sizes[len(sizes) // 2]}, max {sizes[-1]}), {os.cpu_count()} CPUs, "
-          f"Kafka {kafka.bootstrap_servers}, topics {prefix}*, {args.partitions} partitions, "
-          f"{args.seconds:g} s per phase, generator in {args.load_procs} process(es)"
-          + (f", connector {' '.join(args.connector_env)}" if args.connector_env else ""),
-          flush=True)
+    print(
+        f"MLLP connector benchmark: {len(templates)} ORU^R01 messages from {args.corpus} "
+        f"(bytes p50 {sizes[len(sizes) // 2]}, max {sizes[-1]}), {os.cpu_count()} CPUs, "
+        f"Kafka {kafka.bootstrap_servers}, topics {prefix}*, {args.partitions} partitions, "
+        f"{args.seconds:g} s per phase, generator in {args.load_procs} process(es)"
+        + (f", connector {' '.join(args.connector_env)}" if args.connector_env else ""),
+        flush=True,
+    )
     rows: list[dict] = []
     checks: list[str] = []
     tags = iter("ABCDEFGHIJKLMNOPQRSTUVXYZabcdefghijklmnopqrstuvwxyz")
     for workers in (int(w) for w in args.workers.split(",") if w.strip()):
-        env = {"HL7BUS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-               "HL7BUS_KAFKA_TOPIC_PREFIX": prefix, "HL7BUS_REGISTRY_URL": registry.url,
-               "HL7BUS_MLLP_WORKERS": str(workers), **extra}
+        env = {
+            "HL7BUS_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "HL7BUS_KAFKA_TOPIC_PREFIX": prefix,
+            "HL7BUS_REGISTRY_URL": registry.url,
+            "HL7BUS_MLLP_WORKERS": str(workers),
+            **extra,
+        }
         connector = Connector(env, args.profile, logs / f"mllp-{workers}w.log")
         ran: list[dict] = []
         try:
             # Warm-up: producer connections, metadata, caches; not reported.
-            warm, _cpu = load.run_phase_procs(HOST, connector.port, templates, 8, 2.0, None,
-                                              next(tags).encode(), 1)
+            warm, _cpu = load.run_phase_procs(
+                HOST, connector.port, templates, 8, 2.0, None, next(tags).encode(), 1
+            )
             for senders in (int(s) for s in args.senders.split(",") if s.strip()):
-                ran.append(run_phase(connector, templates, senders, args.seconds, None,
-                                     next(tags), args.load_procs, broker))
+                ran.append(
+                    run_phase(
+                        connector,
+                        templates,
+                        senders,
+                        args.seconds,
+                        None,
+                        next(tags),
+                        args.load_procs,
+                        broker,
+                    )
+                )
             if args.rate > 0:
-                ran.append(run_phase(connector, templates, args.rate_senders, args.seconds,
-                                     args.rate, next(tags), args.load_procs, broker))
+                ran.append(
+                    run_phase(
+                        connector,
+                        templates,
+                        args.rate_senders,
+                        args.seconds,
+                        args.rate,
+                        next(tags),
+                        args.load_procs,
+                        broker,
+                    )
+                )
             counted = connector.acks_counted()
         finally:
             code = connector.stop()
@@ -380,17 +461,23 @@ def main() -> None:
             r["workers"] = workers
         rows += ran
         answered = sum(r["messages"] for r in ran) + sum(len(w.latencies) for w in warm)
-        checks.append(f"{workers} worker(s): connector counted {counted or 'n/a'} for "
-                      f"{answered} answered here (warm-up included), exit code {code}")
+        checks.append(
+            f"{workers} worker(s): connector counted {counted or 'n/a'} for "
+            f"{answered} answered here (warm-up included), exit code {code}"
+        )
     print()
-    print("ACK latency in ms (open loop: from when each message was due); CPU in % of one "
-          "core: connector, Kafka broker, load generator, rest of the machine (registry, "
-          "other jobs); mach%: whole machine, % of all cores")
+    print(
+        "ACK latency in ms (open loop: from when each message was due); CPU in % of one "
+        "core: connector, Kafka broker, load generator, rest of the machine (registry, "
+        "other jobs); mach%: whole machine, % of all cores"
+    )
     print_table(rows)
     for r in rows:
         if r["late_p99"] is not None:
-            print(f"  {r['workers']}w {r['phase']}: p99 lateness of sends vs schedule "
-                  f"{r['late_p99']:.2f} ms")
+            print(
+                f"  {r['workers']}w {r['phase']}: p99 lateness of sends vs schedule "
+                f"{r['late_p99']:.2f} ms"
+            )
     print(f"AA == messages in every phase: {all(r['aa'] == r['messages'] for r in rows)}")
     for line in checks:
         print(f"  {line}")
@@ -404,17 +491,24 @@ def main() -> None:
         best = max((r["msgs_per_s"] for r in rows), default=0.0)
         print()
         print(f"{'baseline (same run)':<58} {'msgs/s':>8} {'records/s':>9} {'CPU%':>5}")
-        print(f"{'raw producer ceiling: confluent-kafka, acks=all, idempotent':<58} "
-              f"{ceiling['msgs_per_s']:>8.0f} {ceiling['records_per_s']:>9.0f} "
-              f"{ceiling['cpu']:>5.0f}   ({per_message:.1f} records/message, "
-              f"{ceiling['failed']} failed)")
-        print(f"{'translation alone: envelope + parse + map + Avro, one core':<58} "
-              f"{alone:>8.0f} {'':>9} {100:>5}")
+        print(
+            f"{'raw producer ceiling: confluent-kafka, acks=all, idempotent':<58} "
+            f"{ceiling['msgs_per_s']:>8.0f} {ceiling['records_per_s']:>9.0f} "
+            f"{ceiling['cpu']:>5.0f}   ({per_message:.1f} records/message, "
+            f"{ceiling['failed']} failed)"
+        )
+        print(
+            f"{'translation alone: envelope + parse + map + Avro, one core':<58} "
+            f"{alone:>8.0f} {'':>9} {100:>5}"
+        )
         if ceiling["msgs_per_s"]:
-            print(f"best MLLP end to end {best:.0f} msgs/s = "
-                  f"{best / ceiling['msgs_per_s'] * 100:.0f}% of the raw producer ceiling")
-    print("goals: >= 5,000 msgs/s stored and acknowledged; p99 ACK latency <= 20 ms at "
-          "1,000 msgs/s")
+            print(
+                f"best MLLP end to end {best:.0f} msgs/s = "
+                f"{best / ceiling['msgs_per_s'] * 100:.0f}% of the raw producer ceiling"
+            )
+    print(
+        "goals: >= 5,000 msgs/s stored and acknowledged; p99 ACK latency <= 20 ms at 1,000 msgs/s"
+    )
     if args.profile:
         print(f"connector profile: {args.profile} (python -m pstats {args.profile})")
     if not args.keep_topics:

@@ -46,7 +46,7 @@ def split_control_id(raw: bytes) -> tuple[bytes, bytes] | None:
     start = raw.find(b"MSH")
     if start < 0 or len(raw) < start + 4:
         return None
-    sep = raw[start + 3:start + 4]
+    sep = raw[start + 3 : start + 4]
     end = len(raw)
     for stop in (b"\r", b"\n"):
         at = raw.find(stop, start)
@@ -118,8 +118,8 @@ class _Connection(asyncio.Protocol):
         if end < 0:
             return
         start = self.buffer.find(START)
-        ack = bytes(self.buffer[start + 1:end])
-        del self.buffer[:end + 2]
+        ack = bytes(self.buffer[start + 1 : end])
+        del self.buffer[: end + 2]
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result((ack, now))
@@ -137,7 +137,7 @@ def ack_code(ack: bytes, control_id: bytes) -> str:
     at = ack.find(b"\rMSA" + sep)
     if at < 0:
         return "??"
-    fields = ack[at + 1:].split(b"\r", 1)[0].split(sep)
+    fields = ack[at + 1 :].split(b"\r", 1)[0].split(sep)
     if len(fields) < 3 or fields[2] != control_id:
         return "??"
     return fields[1].decode("ascii", "replace")
@@ -151,9 +151,18 @@ class SenderResult:
     late: list[float] = field(default_factory=list)  # open loop: how late each send went out
 
 
-async def _sender(host: str, port: int, templates: list[Template], tag: bytes, index: int,
-                  start_at: float, stop_at: float, interval: float | None,
-                  result: SenderResult, ack_timeout: float = 30.0) -> None:
+async def _sender(
+    host: str,
+    port: int,
+    templates: list[Template],
+    tag: bytes,
+    index: int,
+    start_at: float,
+    stop_at: float,
+    interval: float | None,
+    result: SenderResult,
+    ack_timeout: float = 30.0,
+) -> None:
     """Send until ``stop_at`` (``time.monotonic``), from ``start_at``; one message at a time."""
     loop = asyncio.get_running_loop()
     transport, conn = await loop.create_connection(_Connection, host, port)
@@ -204,10 +213,18 @@ async def _sender(host: str, port: int, templates: list[Template], tag: bytes, i
         transport.close()
 
 
-async def run_phase(host: str, port: int, templates: list[Template], senders: int,
-                    seconds: float, rate: float | None, tag: bytes, first_sender: int = 0,
-                    start_at: float | None = None, total_senders: int | None = None
-                    ) -> list[SenderResult]:
+async def run_phase(
+    host: str,
+    port: int,
+    templates: list[Template],
+    senders: int,
+    seconds: float,
+    rate: float | None,
+    tag: bytes,
+    first_sender: int = 0,
+    start_at: float | None = None,
+    total_senders: int | None = None,
+) -> list[SenderResult]:
     """Run ``senders`` senders (numbered from ``first_sender``) for ``seconds``."""
     total = total_senders or senders
     interval = total / rate if rate else None
@@ -218,8 +235,9 @@ async def run_phase(host: str, port: int, templates: list[Template], senders: in
     for i in range(senders):
         index = first_sender + i
         begin = start_at + (interval * index / total if interval else 0.0)
-        tasks.append(_sender(host, port, templates, tag, index, begin, stop_at,
-                             interval, results[i]))
+        tasks.append(
+            _sender(host, port, templates, tag, index, begin, stop_at, interval, results[i])
+        )
     await asyncio.gather(*tasks)
     return results
 
@@ -235,16 +253,24 @@ def _phase_in_process(args: tuple) -> tuple[list[SenderResult], float]:
     return results, _cpu_seconds() - cpu
 
 
-def run_phase_procs(host: str, port: int, templates: list[Template], senders: int,
-                    seconds: float, rate: float | None, tag: bytes, procs: int
-                    ) -> tuple[list[SenderResult], float]:
+def run_phase_procs(
+    host: str,
+    port: int,
+    templates: list[Template],
+    senders: int,
+    seconds: float,
+    rate: float | None,
+    tag: bytes,
+    procs: int,
+) -> tuple[list[SenderResult], float]:
     """Senders spread over ``procs`` processes (1: this one); the results and the
     generator's CPU seconds."""
     procs = max(1, min(procs, senders))
     start_at = time.monotonic() + 0.5 + 0.3 * (procs > 1)
     if procs == 1:
-        return _phase_in_process((host, port, templates, senders, seconds, rate, tag, 0,
-                                  start_at, senders))
+        return _phase_in_process(
+            (host, port, templates, senders, seconds, rate, tag, 0, start_at, senders)
+        )
     shares = [senders // procs + (i < senders % procs) for i in range(procs)]
     jobs, first = [], 0
     for share in shares:
@@ -268,7 +294,7 @@ def pid_cpu_seconds(pid: int) -> float:
             stat = pathlib.Path(f"/proc/{p}/stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         total += (int(fields[11]) + int(fields[12])) / ticks  # fields 14 and 15 of stat
         try:
             for task in pathlib.Path(f"/proc/{p}/task").iterdir():

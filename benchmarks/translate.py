@@ -33,11 +33,17 @@ from hl7bus.profiles import ProfileSet
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def measure(name: str, work: Callable[[bytes], object], messages: list[bytes],
-            seconds: float) -> dict:
+def measure(
+    name: str, work: Callable[[bytes], object], messages: list[bytes], seconds: float
+) -> dict:
     """Time ``work`` per message, bytes in as received; hl7bus's rejections are left out."""
     return baselines._measure(
-        name, work, messages, seconds, prepare=lambda raw: raw, refusal=MessageError,
+        name,
+        work,
+        messages,
+        seconds,
+        prepare=lambda raw: raw,
+        refusal=MessageError,
         reason=lambda exc: exc.code.text,  # type: ignore[attr-defined]
     )
 
@@ -58,8 +64,9 @@ def pipeline() -> dict[str, Callable[[bytes], object]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", type=pathlib.Path,
-                        default=REPO_ROOT.parent / "shared" / "corpus")
+    parser.add_argument(
+        "--corpus", type=pathlib.Path, default=REPO_ROOT.parent / "shared" / "corpus"
+    )
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--no-hl7apy", action="store_true", help="skip the slow hl7apy runs")
     parser.add_argument("--no-hapi", action="store_true", help="skip the JVM baseline")
@@ -82,12 +89,16 @@ def main() -> None:
         rows.append((subset, baselines.baseline_python_hl7(messages, args.seconds)))
         if not args.no_hl7apy:
             rows.append((subset, baselines.baseline_hl7apy(messages, args.seconds)))
-    print(f"corpus {args.corpus}: {len(paths)} messages ({len(subsets['ORU'])} ORU), "
-          f"{args.seconds:g} s per measurement, one core (CPU 0)")
+    print(
+        f"corpus {args.corpus}: {len(paths)} messages ({len(subsets['ORU'])} ORU), "
+        f"{args.seconds:g} s per measurement, one core (CPU 0)"
+    )
     print(f"{'what':<46} {'subset':<6} {'msgs':>5} {'rej':>4} {'msgs/s':>9} {'p50 µs':>8}")
     for subset, r in rows:
-        print(f"{r['parser']:<46} {subset:<6} {r['messages']:>5} {r['rejected']:>4} "
-              f"{r['msgs_per_s']:>9.0f} {r['us_per_msg_p50']:>8.1f}")
+        print(
+            f"{r['parser']:<46} {subset:<6} {r['messages']:>5} {r['rejected']:>4} "
+            f"{r['msgs_per_s']:>9.0f} {r['us_per_msg_p50']:>8.1f}"
+        )
     print("goal: hl7bus parse + map + Avro >= 10,000 msgs/s on ORU, and ahead of HAPI's parse")
 
 

@@ -93,7 +93,9 @@ class _Compiler:
 
     def kind(self, schema: Any, namespace: str | None) -> str:
         if isinstance(schema, str):
-            return schema if schema in _PRIMITIVES else self.kinds[self.full_name(schema, namespace)]
+            return (
+                schema if schema in _PRIMITIVES else self.kinds[self.full_name(schema, namespace)]
+            )
         if isinstance(schema, list):
             return "union"
         return schema["type"] if isinstance(schema["type"], str) else "union"

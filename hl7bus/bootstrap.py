@@ -28,11 +28,17 @@ def prepare_bus(
     from confluent_kafka.schema_registry import Schema
 
     topics = Topics.with_prefix(kafka.topic_prefix)
-    ensure_topics(kafka, topics.all(), partitions=partitions,
-                  config={"max.message.bytes": str(kafka.max_record_bytes)})
+    ensure_topics(
+        kafka,
+        topics.all(),
+        partitions=partitions,
+        config={"max.message.bytes": str(kafka.max_record_bytes)},
+    )
     client = serde.registry_client(registry)
     for attr, record in TOPIC_RECORDS.items():
         topic = getattr(topics, attr)
-        schema_id = client.register_schema(f"{topic}-value", Schema(serde.schema_text(record), "AVRO"))
+        schema_id = client.register_schema(
+            f"{topic}-value", Schema(serde.schema_text(record), "AVRO")
+        )
         echo(f"  {topic:<18} {record:<14} schema id {schema_id}")
     return topics

@@ -79,8 +79,11 @@ def _connector(args: argparse.Namespace) -> int:
     if args.kind == "mllp":
         from hl7bus.connectors.mllp.main import main
 
-        overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
-                                       ("name", args.name)) if v is not None}
+        overrides = {
+            k: v
+            for k, v in (("host", args.host), ("port", args.port), ("name", args.name))
+            if v is not None
+        }
         if args.profile:
             overrides["profiles"] = args.profile
         if args.metrics_port is not None:
@@ -110,8 +113,15 @@ def _send(args: argparse.Namespace) -> int:
 
     if args.key is not None and args.cert is None:
         raise Hl7BusError("--key needs --cert")
-    target = Target(args.host, args.port, args.timeout, args.tls or bool(args.ca or args.cert),
-                    args.ca, args.cert, args.key)
+    target = Target(
+        args.host,
+        args.port,
+        args.timeout,
+        args.tls or bool(args.ca or args.cert),
+        args.ca,
+        args.cert,
+        args.key,
+    )
     return run(args.files, target, sys.stdout, sys.stderr)
 
 
@@ -132,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
         "setup", help="create the bus's topics and register its schemas on a running cluster"
     )
     setup.add_argument("--partitions", type=int, default=3)
-    setup.add_argument("--wait", type=float, default=120.0,
-                       help="seconds to keep trying while the cluster starts")
+    setup.add_argument(
+        "--wait", type=float, default=120.0, help="seconds to keep trying while the cluster starts"
+    )
     setup.set_defaults(run=_setup)
 
     translate = sub.add_parser(
@@ -143,11 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
         "message on stderr. Exit 0 when all translated, 2 when some were rejected.",
     )
     translate.add_argument("files", nargs="+", metavar="FILE", help="a file, or - for stdin")
-    translate.add_argument("--profile", type=Path, action="append", default=[],
-                           help="a sender profile file or a folder of them (repeatable)")
-    translate.add_argument("--strict", action="store_true",
-                           help="also check each message against its version of the standard "
-                           "(message structure, lengths, tables; slow) and reject what breaks it")
+    translate.add_argument(
+        "--profile",
+        type=Path,
+        action="append",
+        default=[],
+        help="a sender profile file or a folder of them (repeatable)",
+    )
+    translate.add_argument(
+        "--strict",
+        action="store_true",
+        help="also check each message against its version of the standard "
+        "(message structure, lengths, tables; slow) and reject what breaks it",
+    )
     translate.set_defaults(run=_translate)
 
     demo = sub.add_parser("demo", help="play the sample feed into MLLP and show what landed")
@@ -162,8 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     mllp.add_argument("--port", type=int)
     mllp.add_argument("--name", help="connector name, in records and metrics (default mllp)")
     mllp.add_argument("--metrics-port", type=int, help="0 turns the HTTP endpoint off")
-    mllp.add_argument("--profile", type=Path, action="append", default=[],
-                      help="a sender profile file or folder (repeatable)")
+    mllp.add_argument(
+        "--profile",
+        type=Path,
+        action="append",
+        default=[],
+        help="a sender profile file or folder (repeatable)",
+    )
     mllp.set_defaults(run=_connector)
     files = kinds.add_parser("files", help="pick up HL7 v2 files from a folder")
     files.add_argument("directory", type=Path)
@@ -186,8 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--ca", type=Path, help="CA file to verify the listener with (implies --tls)")
     send.add_argument("--cert", type=Path, help="client certificate, for mutual TLS")
     send.add_argument("--key", type=Path, help="the client certificate's private key")
-    send.add_argument("--timeout", type=float, default=30.0,
-                      help="seconds to wait for the connection and for each ACK")
+    send.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the connection and for each ACK",
+    )
     send.set_defaults(run=_send)
     return parser
 

@@ -83,19 +83,21 @@ class Ingestor:
         self._dlq = _wire(ids.dlq, "DeadLetter")
 
     def raw_record(self, received: Received, envelope: Envelope) -> OutRecord:
-        value = self._raw({
-            "raw": received.raw,
-            "received_at": received.received_at,
-            "connector": received.connector,
-            "peer": received.peer,
-            "charset": envelope.charset or None,
-            "sending_application": envelope.sending_application or None,
-            "sending_facility": envelope.sending_facility or None,
-            "message_control_id": envelope.control_id or None,
-            "message_type": envelope.message_type or None,
-            "trigger_event": envelope.trigger_event or None,
-            "version": envelope.version or None,
-        })
+        value = self._raw(
+            {
+                "raw": received.raw,
+                "received_at": received.received_at,
+                "connector": received.connector,
+                "peer": received.peer,
+                "charset": envelope.charset or None,
+                "sending_application": envelope.sending_application or None,
+                "sending_facility": envelope.sending_facility or None,
+                "message_control_id": envelope.control_id or None,
+                "message_type": envelope.message_type or None,
+                "trigger_event": envelope.trigger_event or None,
+                "version": envelope.version or None,
+            }
+        )
         return OutRecord(self.topics.raw, envelope.key, value)
 
     def translate(self, received: Received) -> Translated:
@@ -112,36 +114,51 @@ class Ingestor:
         for event in events:
             if raw is not None:
                 if source is None:
-                    source = replace(event.source, raw_topic=raw.topic,
-                                     raw_partition=raw.partition, raw_offset=raw.offset)
+                    source = replace(
+                        event.source,
+                        raw_topic=raw.topic,
+                        raw_partition=raw.partition,
+                        raw_offset=raw.offset,
+                    )
                 event = replace(event, source=source)
-            out.append(OutRecord(self.topics.events, event.patient.key.encode(),
-                                 self._event(to_record(event))))
+            out.append(
+                OutRecord(
+                    self.topics.events, event.patient.key.encode(), self._event(to_record(event))
+                )
+            )
         return out
 
-    def dead_letter(self, received: Received, envelope: Envelope, error: MessageError,
-                    failed_at: str, raw: Stored | None) -> OutRecord:
-        value = self._dlq({
-            "raw": received.raw,
-            "error_code": error.code.text,
-            "hl7_condition": error.code.hl7_condition,
-            "error_segment": error.segment,
-            "error_field": error.field,
-            "error_message": error.message,
-            "failed_at": failed_at,
-            "received_at": received.received_at,
-            "connector": received.connector,
-            "peer": received.peer,
-            "mapping_version": MAPPING_VERSION,
-            "sending_application": envelope.sending_application or None,
-            "sending_facility": envelope.sending_facility or None,
-            "message_control_id": envelope.control_id or error.control_id,
-            "message_type": envelope.message_type or None,
-            "trigger_event": envelope.trigger_event or None,
-            "raw_topic": raw.topic if raw else None,
-            "raw_partition": raw.partition if raw else None,
-            "raw_offset": raw.offset if raw else None,
-        })
+    def dead_letter(
+        self,
+        received: Received,
+        envelope: Envelope,
+        error: MessageError,
+        failed_at: str,
+        raw: Stored | None,
+    ) -> OutRecord:
+        value = self._dlq(
+            {
+                "raw": received.raw,
+                "error_code": error.code.text,
+                "hl7_condition": error.code.hl7_condition,
+                "error_segment": error.segment,
+                "error_field": error.field,
+                "error_message": error.message,
+                "failed_at": failed_at,
+                "received_at": received.received_at,
+                "connector": received.connector,
+                "peer": received.peer,
+                "mapping_version": MAPPING_VERSION,
+                "sending_application": envelope.sending_application or None,
+                "sending_facility": envelope.sending_facility or None,
+                "message_control_id": envelope.control_id or error.control_id,
+                "message_type": envelope.message_type or None,
+                "trigger_event": envelope.trigger_event or None,
+                "raw_topic": raw.topic if raw else None,
+                "raw_partition": raw.partition if raw else None,
+                "raw_offset": raw.offset if raw else None,
+            }
+        )
         return OutRecord(self.topics.dlq, envelope.key, value)
 
 

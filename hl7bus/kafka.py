@@ -58,7 +58,8 @@ def producer_config(
     linger_ms: float = 2.0,
     delivery_timeout_ms: int = 30_000,
 ) -> dict[str, Any]:
-    """An idempotent producer that reports success only when every in-sync replica has the record."""
+    """An idempotent producer that reports success only when every in-sync replica has
+    the record."""
     config = client_config(settings)
     config.update(
         {
@@ -111,8 +112,12 @@ def ensure_topics(
     admin = AdminClient(client_config(settings))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = [
-        NewTopic(t, num_partitions=partitions, replication_factor=replication_factor,
-                 config=dict(config or {}))
+        NewTopic(
+            t,
+            num_partitions=partitions,
+            replication_factor=replication_factor,
+            config=dict(config or {}),
+        )
         for t in topics
         if t not in existing
     ]
@@ -136,7 +141,8 @@ def _set_topic_config(admin, topics: list[str], config: dict[str, str], timeout_
 
     resources = [
         ConfigResource(
-            ResourceType.TOPIC, topic,
+            ResourceType.TOPIC,
+            topic,
             incremental_configs=[
                 ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
                 for key, value in config.items()

@@ -19,25 +19,45 @@ class ConnectorMetrics:
         self.registry = CollectorRegistry()
         labels = ["connector"]
         r = self.registry
-        self.messages = Counter("hl7bus_messages", "Messages answered, by ACK code",
-                                labels + ["ack"], registry=r)
-        self.rejected = Counter("hl7bus_rejected", "Messages sent to the dead-letter topic, by error",
-                                labels + ["error"], registry=r)
+        self.messages = Counter(
+            "hl7bus_messages", "Messages answered, by ACK code", [*labels, "ack"], registry=r
+        )
+        self.rejected = Counter(
+            "hl7bus_rejected",
+            "Messages sent to the dead-letter topic, by error",
+            [*labels, "error"],
+            registry=r,
+        )
         self.events = Counter("hl7bus_events", "Clinical events produced", labels, registry=r)
-        self.store_failures = Counter("hl7bus_store_failures", "Messages Kafka did not take in time",
-                                      labels, registry=r)
-        self.skipped_bytes = Counter("hl7bus_mllp_skipped_bytes", "Bytes outside any MLLP frame",
-                                     labels, registry=r)
-        self.oversized = Counter("hl7bus_mllp_oversized", "Frames over the size limit", labels,
-                                 registry=r)
-        self.timeouts = Counter("hl7bus_mllp_timeouts", "Connections closed for silence, by kind",
-                                labels + ["kind"], registry=r)
-        self.refused = Counter("hl7bus_mllp_refused_connections",
-                               "Connections refused at the connection limit", labels, registry=r)
+        self.store_failures = Counter(
+            "hl7bus_store_failures", "Messages Kafka did not take in time", labels, registry=r
+        )
+        self.skipped_bytes = Counter(
+            "hl7bus_mllp_skipped_bytes", "Bytes outside any MLLP frame", labels, registry=r
+        )
+        self.oversized = Counter(
+            "hl7bus_mllp_oversized", "Frames over the size limit", labels, registry=r
+        )
+        self.timeouts = Counter(
+            "hl7bus_mllp_timeouts",
+            "Connections closed for silence, by kind",
+            [*labels, "kind"],
+            registry=r,
+        )
+        self.refused = Counter(
+            "hl7bus_mllp_refused_connections",
+            "Connections refused at the connection limit",
+            labels,
+            registry=r,
+        )
         self.connections = Gauge("hl7bus_mllp_connections", "Open connections", labels, registry=r)
-        self.ack_latency = Histogram("hl7bus_ack_latency_seconds",
-                                     "From a message's last byte to its ACK", labels,
-                                     buckets=LATENCY_BUCKETS, registry=r)
+        self.ack_latency = Histogram(
+            "hl7bus_ack_latency_seconds",
+            "From a message's last byte to its ACK",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.connector = connector
 
     def label(self, metric, **labels):  # type: ignore[no-untyped-def]
@@ -64,11 +84,17 @@ async def serve_http(
             reason = {200: "OK", 404: "Not Found", 503: "Service Unavailable"}[status]
             writer.write(
                 f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
             )
             await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
-                ConnectionError, IndexError):
+        except (
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+            ConnectionError,
+            IndexError,
+        ):
             pass
         finally:
             writer.close()

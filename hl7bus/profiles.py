@@ -81,7 +81,9 @@ class SenderProfile(_Frozen):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name like Europe/Paris)") from None
+            raise ValueError(
+                f"unknown timezone {value!r} (use an IANA name like Europe/Paris)"
+            ) from None
         return value
 
     @field_validator("default_charset")
@@ -150,9 +152,7 @@ def load_profile(path: Path) -> SenderProfile:
         where = [str(part) for part in error["loc"]]
         line = _line_of(text, where)
         reason = error["msg"].removeprefix("Value error, ")
-        raise ConfigError(
-            f"{path}:{line}: {'.'.join(where) or 'profile'}: {reason}"
-        ) from None
+        raise ConfigError(f"{path}:{line}: {'.'.join(where) or 'profile'}: {reason}") from None
 
 
 def load_profiles(paths: Iterable[Path]) -> ProfileSet:

@@ -53,7 +53,7 @@ def avro_serializer(client, name: str, to_dict: Callable[[Any, Any], dict] | Non
 
 
 def avro_deserializer(client, name: str | None = None):
-    """A Confluent ``AvroDeserializer``; with ``name`` it reads with that schema as reader schema."""
+    """A Confluent ``AvroDeserializer``; with ``name``, that schema is the reader's schema."""
     from confluent_kafka.schema_registry.avro import AvroDeserializer
 
     return AvroDeserializer(client, schema_text(name) if name else None)

@@ -97,8 +97,9 @@ class MllpSettings(BaseSettings):
     idle_timeout_s: float = 300.0
     read_timeout_s: float = 30.0
     frame_timeout_s: float = Field(
-        default=300.0, description="a frame that has begun must be complete within this, "
-        "however its bytes trickle in"
+        default=300.0,
+        description="a frame that has begun must be complete within this, "
+        "however its bytes trickle in",
     )
     store_timeout_s: float = 10.0
     drain_timeout_s: float = 30.0
@@ -111,7 +112,8 @@ class MllpSettings(BaseSettings):
     metrics_port: int | None = 9464
     profiles: list[Path] = Field(default_factory=list)
     workers: int = Field(
-        default=1, ge=1,
+        default=1,
+        ge=1,
         description="processes sharing the port (SO_REUSEPORT), each with its own producer; "
         "a connection stays in one. Worker i serves metrics on metrics_port + i",
     )

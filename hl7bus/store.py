@@ -34,15 +34,22 @@ class StoreError(MessageError):
 
 
 class KafkaStore:
-    def __init__(self, settings: KafkaSettings, *, timeout_s: float = 10.0,
-                 linger_ms: float = 0.0, client_id: str = "hl7bus") -> None:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        *,
+        timeout_s: float = 10.0,
+        linger_ms: float = 0.0,
+        client_id: str = "hl7bus",
+    ) -> None:
         from confluent_kafka import Producer
 
         # linger 0: a sender waits for its ACK after each message, so any linger is added to
         # every ACK twice (raw record, then events); under load, records still share
         # requests while earlier ones are in flight (benchmarks/mllp.py).
-        config = producer_config(settings, linger_ms=linger_ms,
-                                 delivery_timeout_ms=int(max(timeout_s * 3, 30) * 1000))
+        config = producer_config(
+            settings, linger_ms=linger_ms, delivery_timeout_ms=int(max(timeout_s * 3, 30) * 1000)
+        )
         config["client.id"] = client_id
         self._producer = Producer(config)
         self.timeout_s = timeout_s
@@ -93,8 +100,13 @@ class KafkaStore:
             return _raise(exc)
         return self._acknowledged(records, queued, loop, futures, deadline)
 
-    def _produce(self, records: Sequence[OutRecord], start: int,
-                 loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future]) -> int:
+    def _produce(
+        self,
+        records: Sequence[OutRecord],
+        start: int,
+        loop: asyncio.AbstractEventLoop,
+        futures: list[asyncio.Future],
+    ) -> int:
         """Hand ``records[start:]`` to the producer until its queue is full; how far it got."""
         from confluent_kafka import KafkaError, KafkaException
 
@@ -102,20 +114,31 @@ class KafkaStore:
             record = records[index]
             future: asyncio.Future[Stored] = loop.create_future()
             try:
-                self._producer.produce(record.topic, record.value, record.key,
-                                       on_delivery=_callback(self._reports, loop, future))
+                self._producer.produce(
+                    record.topic,
+                    record.value,
+                    record.key,
+                    on_delivery=_callback(self._reports, loop, future),
+                )
             except BufferError:
                 return index
             except KafkaException as exc:
                 error = exc.args[0]
-                raise StoreError(f"Kafka refused the record ({error.str()}).",
-                                 _code(error.code() == KafkaError.MSG_SIZE_TOO_LARGE)) from None
+                raise StoreError(
+                    f"Kafka refused the record ({error.str()}).",
+                    _code(error.code() == KafkaError.MSG_SIZE_TOO_LARGE),
+                ) from None
             futures.append(future)
         return len(records)
 
-    async def _acknowledged(self, records: Sequence[OutRecord], queued: int,
-                            loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future],
-                            deadline: float) -> list[Stored]:
+    async def _acknowledged(
+        self,
+        records: Sequence[OutRecord],
+        queued: int,
+        loop: asyncio.AbstractEventLoop,
+        futures: list[asyncio.Future],
+        deadline: float,
+    ) -> list[Stored]:
         while queued < len(records):  # the local queue is full: let deliveries drain it
             if time.monotonic() > deadline:
                 raise StoreError("The Kafka producer's queue stayed full.")
@@ -159,11 +182,17 @@ def _callback(reports: deque, loop: asyncio.AbstractEventLoop, future: asyncio.F
 
     def delivered(err: Any, msg: Any) -> None:
         if err is not None:
-            reports.append((loop, _fail, (future, err.str(),
-                                          _code(err.code() == KafkaError.MSG_SIZE_TOO_LARGE))))
+            reports.append(
+                (
+                    loop,
+                    _fail,
+                    (future, err.str(), _code(err.code() == KafkaError.MSG_SIZE_TOO_LARGE)),
+                )
+            )
         else:
-            reports.append((loop, _resolve,
-                            (future, Stored(msg.topic(), msg.partition(), msg.offset()))))
+            reports.append(
+                (loop, _resolve, (future, Stored(msg.topic(), msg.partition(), msg.offset())))
+            )
 
     return delivered
 

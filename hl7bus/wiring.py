@@ -20,7 +20,9 @@ def schema_ids(registry: RegistrySettings, topics: Topics) -> SchemaIds:
     ids = {}
     for attr in ("raw", "events", "dlq"):
         subject = f"{getattr(topics, attr)}-value"
-        ids[attr] = client.register_schema(subject, Schema(serde.schema_text(TOPIC_RECORDS[attr]), "AVRO"))
+        ids[attr] = client.register_schema(
+            subject, Schema(serde.schema_text(TOPIC_RECORDS[attr]), "AVRO")
+        )
     return SchemaIds(**ids)
 
 

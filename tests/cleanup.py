@@ -17,10 +17,8 @@ def forget(kafka_settings, registry_url: str | None, topics: list[str]) -> None:
         return
     admin = AdminClient({**client_config(kafka_settings), "logger": quiet_logger()})
     for future in admin.delete_topics(topics, request_timeout=15).values():
-        try:
+        with contextlib.suppress(Exception):
             future.result(timeout=15)
-        except Exception:
-            pass
     if registry_url:
         from confluent_kafka.schema_registry import SchemaRegistryClient
 

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-
 from cleanup import forget
+
 from paths import CORPUS, REPO  # noqa: F401 - re-exported for tests
 
 

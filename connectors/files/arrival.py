@@ -48,8 +48,9 @@ class _Tracked:
 class ArrivalWatch:
     """Follows the folder from scan to scan and says which files are complete."""
 
-    def __init__(self, settle_s: float, retry_initial_s: float = 1.0,
-                 retry_max_s: float = 60.0) -> None:
+    def __init__(
+        self, settle_s: float, retry_initial_s: float = 1.0, retry_max_s: float = 60.0
+    ) -> None:
         self.settle_s = settle_s
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
@@ -72,10 +73,13 @@ class ArrivalWatch:
             present.add(seen.name)
             tracked = self._files.get(seen.name)
             changed = tracked is None or (tracked.seen.size, tracked.seen.mtime) != (
-                seen.size, seen.mtime)
+                seen.size,
+                seen.mtime,
+            )
             if changed:
-                renamed_in = tracked is None and bool(seen.inode) and (
-                    seen.inode in self._temporary_inodes)
+                renamed_in = (
+                    tracked is None and bool(seen.inode) and (seen.inode in self._temporary_inodes)
+                )
                 self._files[seen.name] = _Tracked(seen, now, renamed_in)
             else:
                 tracked.seen = seen
@@ -85,17 +89,21 @@ class ArrivalWatch:
             for name in set(table) - present:
                 del table[name]
         self._temporary_inodes = frozenset(
-            seen.inode for seen in scan if seen.inode and not is_candidate(seen.name))
+            seen.inode for seen in scan if seen.inode and not is_candidate(seen.name)
+        )
         ready = [
-            tracked.seen for name, tracked in self._files.items()
+            tracked.seen
+            for name, tracked in self._files.items()
             if self._arrived(tracked, now) and self._deferred.get(name, now) <= now
         ]
         return sorted(ready, key=lambda seen: (seen.mtime, seen.name))
 
     def _arrived(self, tracked: _Tracked, now: float) -> bool:
-        return (tracked.renamed_in
-                or now - tracked.still_since >= self.settle_s
-                or now - tracked.seen.mtime >= self.settle_s)
+        return (
+            tracked.renamed_in
+            or now - tracked.still_since >= self.settle_s
+            or now - tracked.seen.mtime >= self.settle_s
+        )
 
     def failed(self, name: str, now: float) -> float:
         """Defer a file that could not be stored; the delay before it is offered again."""

@@ -28,28 +28,44 @@ log = logging.getLogger("hl7bus.files")
 
 
 class FileConnector:
-    def __init__(self, settings: FileSettings, delivery: FileDelivery,
-                 metrics: ConnectorMetrics) -> None:
+    def __init__(
+        self, settings: FileSettings, delivery: FileDelivery, metrics: ConnectorMetrics
+    ) -> None:
         self.settings = settings
         self.directory = settings.directory
         self.delivery = delivery
         self.metrics = metrics
         self.connector = delivery.connector
-        self.watch = ArrivalWatch(settings.settle_s, settings.retry_initial_s,
-                                  settings.retry_max_s)
+        self.watch = ArrivalWatch(settings.settle_s, settings.retry_initial_s, settings.retry_max_s)
         self.stopping = asyncio.Event()
         self.kafka_ok = True
         registry = metrics.registry
-        self.filed = Counter("hl7bus_files", "Files filed away, by folder",
-                             ["connector", "folder"], registry=registry)
-        self.outcomes = Counter("hl7bus_files_messages", "Messages of filed files, by outcome",
-                                ["connector", "outcome"], registry=registry)
-        self.deferred = Counter("hl7bus_files_deferred", "Files left in place because Kafka "
-                                "did not store their messages", ["connector"], registry=registry)
+        self.filed = Counter(
+            "hl7bus_files",
+            "Files filed away, by folder",
+            ["connector", "folder"],
+            registry=registry,
+        )
+        self.outcomes = Counter(
+            "hl7bus_files_messages",
+            "Messages of filed files, by outcome",
+            ["connector", "outcome"],
+            registry=registry,
+        )
+        self.deferred = Counter(
+            "hl7bus_files_deferred",
+            "Files left in place because Kafka did not store their messages",
+            ["connector"],
+            registry=registry,
+        )
 
     def health(self) -> dict:
-        return {"ok": not self.stopping.is_set(), "connector": self.connector,
-                "kafka_ok": self.kafka_ok, "waiting_files": self.watch.waiting}
+        return {
+            "ok": not self.stopping.is_set(),
+            "connector": self.connector,
+            "kafka_ok": self.kafka_ok,
+            "waiting_files": self.watch.waiting,
+        }
 
     def stop(self) -> None:
         """Stop after the file in hand."""
@@ -57,8 +73,14 @@ class FileConnector:
 
     async def run(self) -> None:
         """Pick up files until :meth:`stop`; the file in hand is always finished first."""
-        log.info("watching", extra=fields(connector=self.connector, directory=str(self.directory),
-                                          settle_s=self.settings.settle_s))
+        log.info(
+            "watching",
+            extra=fields(
+                connector=self.connector,
+                directory=str(self.directory),
+                settle_s=self.settings.settle_s,
+            ),
+        )
         while not self.stopping.is_set():
             await self.poll_once()
             with contextlib.suppress(TimeoutError):
@@ -69,8 +91,10 @@ class FileConnector:
         try:
             scan = await asyncio.to_thread(folder.scan, self.directory)
         except OSError as exc:
-            log.error("cannot read the folder", extra=fields(
-                directory=str(self.directory), reason=exc.strerror or str(exc)))
+            log.error(
+                "cannot read the folder",
+                extra=fields(directory=str(self.directory), reason=exc.strerror or str(exc)),
+            )
             return
         for seen in self.watch.observe(scan, time.time()):
             if self.stopping.is_set() or not await self.pick_up(seen):
@@ -88,8 +112,10 @@ class FileConnector:
             return True
         except OSError as exc:
             delay = self.watch.failed(seen.name, time.time())
-            log.warning("cannot read the file", extra=fields(
-                file=seen.name, reason=exc.strerror or str(exc), retry_in_s=delay))
+            log.warning(
+                "cannot read the file",
+                extra=fields(file=seen.name, reason=exc.strerror or str(exc), retry_in_s=delay),
+            )
             return True
         if not oversized and len(data) != seen.size:
             return True  # it changed since the scan: not arrived after all
@@ -105,8 +131,10 @@ class FileConnector:
             self.metrics.label(self.metrics.store_failures).inc()
             self.metrics.label(self.deferred).inc()
             delay = self.watch.failed(seen.name, time.time())
-            log.warning("file not stored; it stays for a later try", extra=fields(
-                file=seen.name, reason=exc.message, retry_in_s=delay))
+            log.warning(
+                "file not stored; it stays for a later try",
+                extra=fields(file=seen.name, reason=exc.message, retry_in_s=delay),
+            )
             return False
         self.kafka_ok = True
         await self._file_away(seen.name, results, time.perf_counter() - started)
@@ -114,23 +142,37 @@ class FileConnector:
 
     async def _file_away(self, name: str, results: list[MessageResult], took_s: float) -> None:
         destination = folder_for(results)
-        document = result_document(name, self.connector, results,
-                                   datetime.now(UTC).isoformat(timespec="milliseconds"))
+        document = result_document(
+            name, self.connector, results, datetime.now(UTC).isoformat(timespec="milliseconds")
+        )
         try:
-            final = await asyncio.to_thread(folder.file_away, self.directory, name,
-                                            destination, document)
+            final = await asyncio.to_thread(
+                folder.file_away, self.directory, name, destination, document
+            )
         except OSError as exc:
             # Everything is stored; sending the file again later is harmless.
             delay = self.watch.failed(name, time.time())
-            log.error("file stored but not moved", extra=fields(
-                file=name, folder=destination.value, reason=exc.strerror or str(exc),
-                retry_in_s=delay))
+            log.error(
+                "file stored but not moved",
+                extra=fields(
+                    file=name,
+                    folder=destination.value,
+                    reason=exc.strerror or str(exc),
+                    retry_in_s=delay,
+                ),
+            )
             return
         self.watch.finished(name)
         self.metrics.label(self.filed, folder=destination.value).inc()
         for result in results:
             self.metrics.label(self.outcomes, outcome=result.outcome.value).inc()
-        log.info("file done", extra=fields(
-            file=name, filed_as=f"{destination.value}/{final}", messages=len(results),
-            dead_letter=sum(r.error_code is not None for r in results),
-            took_ms=round(took_s * 1000, 1)))
+        log.info(
+            "file done",
+            extra=fields(
+                file=name,
+                filed_as=f"{destination.value}/{final}",
+                messages=len(results),
+                dead_letter=sum(r.error_code is not None for r in results),
+                took_ms=round(took_s * 1000, 1),
+            ),
+        )

@@ -29,8 +29,14 @@ def _now() -> str:
 
 
 class FileDelivery:
-    def __init__(self, ingestor: Ingestor, store: KafkaStore, metrics: ConnectorMetrics,
-                 connector: str, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        store: KafkaStore,
+        metrics: ConnectorMetrics,
+        connector: str,
+        max_message_bytes: int,
+    ) -> None:
         self.ingestor = ingestor
         self.store = store
         self.metrics = metrics
@@ -39,18 +45,22 @@ class FileDelivery:
 
     async def deliver(self, name: str, data: bytes) -> list[MessageResult]:
         """Store every message of the file, in order; what became of each."""
-        return [await self._message(name, index, chunk)
-                for index, chunk in enumerate(split_messages(data), start=1)]
+        return [
+            await self._message(name, index, chunk)
+            for index, chunk in enumerate(split_messages(data), start=1)
+        ]
 
-    async def deliver_oversized(self, name: str, head: bytes, size: int,
-                                limit: int) -> list[MessageResult]:
+    async def deliver_oversized(
+        self, name: str, head: bytes, size: int, limit: int
+    ) -> list[MessageResult]:
         """A file over the size limit: one dead-letter record with its first bytes."""
         return [await self._too_large(name, 1, head[:PREFIX_KEPT], size, limit)]
 
     async def _message(self, name: str, index: int, raw: bytes) -> MessageResult:
         if len(raw) > self.max_message_bytes:
-            return await self._too_large(name, index, raw[:PREFIX_KEPT], len(raw),
-                                         self.max_message_bytes)
+            return await self._too_large(
+                name, index, raw[:PREFIX_KEPT], len(raw), self.max_message_bytes
+            )
         received = Received(raw, _now(), self.connector, name)
         envelope = read_envelope(raw)
         # The raw record goes to Kafka while the message is translated in a worker thread.
@@ -67,24 +77,38 @@ class FileDelivery:
         error = translated.error
         await self.store.put([self.ingestor.dead_letter(received, envelope, error, _now(), stored)])
         self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
-        log.info("message rejected", extra=fields(
-            file=name, index=index, control_id=envelope.control_id, error=error.code.text,
-            segment=error.segment, field=error.field))
+        log.info(
+            "message rejected",
+            extra=fields(
+                file=name,
+                index=index,
+                control_id=envelope.control_id,
+                error=error.code.text,
+                segment=error.segment,
+                field=error.field,
+            ),
+        )
         return _rejected(index, envelope.control_id or error.control_id or "", error)
 
-    async def _too_large(self, name: str, index: int, head: bytes, size: int,
-                         limit: int) -> MessageResult:
+    async def _too_large(
+        self, name: str, index: int, head: bytes, size: int, limit: int
+    ) -> MessageResult:
         received = Received(head, _now(), self.connector, name)
         envelope = read_envelope(head)
         error = too_large(size, limit)
         await self.store.put([self.ingestor.dead_letter(received, envelope, error, _now(), None)])
         self.metrics.label(self.metrics.oversized).inc()
         self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
-        log.warning("message over the size limit", extra=fields(
-            file=name, index=index, size=size, limit=limit, control_id=envelope.control_id))
+        log.warning(
+            "message over the size limit",
+            extra=fields(
+                file=name, index=index, size=size, limit=limit, control_id=envelope.control_id
+            ),
+        )
         return _rejected(index, envelope.control_id, error)
 
 
 def _rejected(index: int, control_id: str, error: MessageError) -> MessageResult:
-    return MessageResult(index, control_id, Outcome.DEAD_LETTER, 0, error.code.text,
-                         error.segment, error.field)
+    return MessageResult(
+        index, control_id, Outcome.DEAD_LETTER, 0, error.code.text, error.segment, error.field
+    )

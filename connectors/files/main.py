@@ -26,8 +26,9 @@ def main(settings: FileSettings, kafka: KafkaSettings, registry: RegistrySetting
     folder.prepare(settings.directory)
     connector = f"files:{settings.name}"
     ingestor = wiring.ingestor(kafka, registry, settings.profiles)
-    store = KafkaStore(kafka, timeout_s=settings.store_timeout_s,
-                       client_id=f"hl7bus-files-{settings.name}")
+    store = KafkaStore(
+        kafka, timeout_s=settings.store_timeout_s, client_id=f"hl7bus-files-{settings.name}"
+    )
     metrics = ConnectorMetrics(connector)
     delivery = FileDelivery(ingestor, store, metrics, connector, settings.max_message_bytes)
     asyncio.run(run(FileConnector(settings, delivery, metrics), store))
@@ -42,10 +43,16 @@ async def run(connector: FileConnector, store: KafkaStore) -> None:
     settings = connector.settings
     http = None
     if settings.metrics_port is not None:
-        http = await serve_http(settings.metrics_host, settings.metrics_port,
-                                connector.metrics.registry, connector.health)
-        log.info("metrics and health", extra=fields(
-            url=f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"))
+        http = await serve_http(
+            settings.metrics_host,
+            settings.metrics_port,
+            connector.metrics.registry,
+            connector.health,
+        )
+        log.info(
+            "metrics and health",
+            extra=fields(url=f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"),
+        )
     await connector.run()
     if http is not None:
         http.close()

@@ -65,8 +65,9 @@ def free_name(name: str, taken: Container[str]) -> str:
     return candidate
 
 
-def result_document(file_name: str, connector: str, results: Sequence[MessageResult],
-                    finished_at: str) -> dict:
+def result_document(
+    file_name: str, connector: str, results: Sequence[MessageResult], finished_at: str
+) -> dict:
     """The sidecar's content: per message its control id, outcome and error code."""
     document: dict = {
         "file": file_name,

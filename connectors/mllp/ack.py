@@ -23,11 +23,19 @@ class AckCode(str, Enum):
 
 # Errors in the message itself (the sender must not resend it as is) are rejects;
 # the rest are errors, which a sender may resend.
-_REJECTS = frozenset({
-    ErrorCode.NOT_HL7, ErrorCode.BAD_ENCODING_CHARACTERS, ErrorCode.UNSUPPORTED_MESSAGE_TYPE,
-    ErrorCode.UNSUPPORTED_EVENT, ErrorCode.UNSUPPORTED_VERSION, ErrorCode.MESSAGE_TOO_LARGE,
-    ErrorCode.FRAMING, ErrorCode.CHARSET, ErrorCode.SEGMENT_SEQUENCE,
-})
+_REJECTS = frozenset(
+    {
+        ErrorCode.NOT_HL7,
+        ErrorCode.BAD_ENCODING_CHARACTERS,
+        ErrorCode.UNSUPPORTED_MESSAGE_TYPE,
+        ErrorCode.UNSUPPORTED_EVENT,
+        ErrorCode.UNSUPPORTED_VERSION,
+        ErrorCode.MESSAGE_TOO_LARGE,
+        ErrorCode.FRAMING,
+        ErrorCode.CHARSET,
+        ErrorCode.SEGMENT_SEQUENCE,
+    }
+)
 
 
 def ack_code(header: Envelope, error: MessageError | None) -> AckCode:
@@ -43,9 +51,11 @@ def _clean(text: str, header: Envelope) -> str:
     """Text safe inside one field: separators escaped, no segment breaks."""
     esc = header.encoding_characters[2] if len(header.encoding_characters) > 2 else "\\"
     out = text.replace(esc, f"{esc}E{esc}")
-    for char, code in ((header.field_separator, "F"),
-                       (header.encoding_characters[0], "S"),
-                       (header.encoding_characters[1], "R")):
+    for char, code in (
+        (header.field_separator, "F"),
+        (header.encoding_characters[0], "S"),
+        (header.encoding_characters[1], "R"),
+    ):
         out = out.replace(char, f"{esc}{code}{esc}")
     if len(header.encoding_characters) > 3:
         out = out.replace(header.encoding_characters[3], f"{esc}T{esc}")
@@ -71,11 +81,17 @@ def _usable(header: Envelope) -> Envelope:
     except MessageError:
         pass
     fallback = Envelope(field_separator="|", encoding_characters=DEFAULT_ENCODING)
-    fields = ("sending_application", "sending_facility", "receiving_application",
-              "receiving_facility", "trigger_event", "control_id", "processing_id", "version")
-    return replace(fallback, **{
-        name: _clean(getattr(header, name), fallback) for name in fields
-    })
+    fields = (
+        "sending_application",
+        "sending_facility",
+        "receiving_application",
+        "receiving_facility",
+        "trigger_event",
+        "control_id",
+        "processing_id",
+        "version",
+    )
+    return replace(fallback, **{name: _clean(getattr(header, name), fallback) for name in fields})
 
 
 def build_ack(
@@ -98,20 +114,27 @@ def build_ack(
     # which a message declaring only three encoding characters does not have.
     sub = header.encoding_characters[3] if len(header.encoding_characters) > 3 else None
     trigger = header.trigger_event
-    msh = f.join([
-        "MSH", header.encoding_characters,
-        header.receiving_application or "HL7BUS", header.receiving_facility,
-        header.sending_application, header.sending_facility,
-        now.strftime("%Y%m%d%H%M%S%z"), "",
-        f"ACK{comp}{trigger}{comp}ACK" if trigger else "ACK",
-        ack_control_id, header.processing_id, header.version or "2.5.1",
-    ])
+    msh = f.join(
+        [
+            "MSH",
+            header.encoding_characters,
+            header.receiving_application or "HL7BUS",
+            header.receiving_facility,
+            header.sending_application,
+            header.sending_facility,
+            now.strftime("%Y%m%d%H%M%S%z"),
+            "",
+            f"ACK{comp}{trigger}{comp}ACK" if trigger else "ACK",
+            ack_control_id,
+            header.processing_id,
+            header.version or "2.5.1",
+        ]
+    )
     text = _text(error.message, header) if error is not None else ""
     msa = f.join(["MSA", code.value, header.control_id] + ([text] if text else []))
     segments = [msh, msa]
     if error is not None:
-        condition = (f"{error.code.hl7_condition}{comp}{_text(error.code.text, header)}"
-                     f"{comp}HL70357")
+        condition = f"{error.code.hl7_condition}{comp}{_text(error.code.text, header)}{comp}HL70357"
         location = ""
         if error.segment:
             location = f"{error.segment}{comp}1{comp}{error.field or ''}"

@@ -91,7 +91,7 @@ class MllpDecoder:
 
     def _take(self, chunk: bytes | memoryview) -> None:
         self._size += len(chunk)
-        room = (PREFIX_KEPT if self._size > self.max_message_bytes else self.max_message_bytes)
+        room = PREFIX_KEPT if self._size > self.max_message_bytes else self.max_message_bytes
         room -= len(self._buffer)
         if room > 0:
             self._buffer += chunk[:room]

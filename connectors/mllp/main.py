@@ -50,16 +50,24 @@ def main(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySetting
     return serve(settings, kafka, registry)
 
 
-def serve(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySettings,
-          worker: int | None = None, listening: Any = None) -> int:
+def serve(
+    settings: MllpSettings,
+    kafka: KafkaSettings,
+    registry: RegistrySettings,
+    worker: int | None = None,
+    listening: Any = None,
+) -> int:
     """One listener with its own producer, until SIGTERM or SIGINT; ``listening.set()``
     is called once it listens."""
     ingestor = wiring.ingestor(kafka, registry, settings.profiles)
     client_id = f"hl7bus-mllp-{settings.name}" + (f"-{worker}" if worker is not None else "")
     store = KafkaStore(kafka, timeout_s=settings.store_timeout_s, client_id=client_id)
     metrics = ConnectorMetrics(f"mllp:{settings.name}")
-    server = (MllpServer(settings, ingestor, store, metrics) if listening is None
-              else _WorkerServer(settings, ingestor, store, metrics, listening))
+    server = (
+        MllpServer(settings, ingestor, store, metrics)
+        if listening is None
+        else _WorkerServer(settings, ingestor, store, metrics, listening)
+    )
     asyncio.run(run(server, settings.metrics_host, settings.metrics_port))
     return 0
 
@@ -67,8 +75,14 @@ def serve(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySettin
 class _WorkerServer(MllpServer):
     """A worker's listener: tells the supervisor once it listens."""
 
-    def __init__(self, settings: MllpSettings, ingestor: Any, store: KafkaStore,
-                 metrics: ConnectorMetrics, listening: Any) -> None:
+    def __init__(
+        self,
+        settings: MllpSettings,
+        ingestor: Any,
+        store: KafkaStore,
+        metrics: ConnectorMetrics,
+        listening: Any,
+    ) -> None:
         super().__init__(settings, ingestor, store, metrics)
         self._listening = listening
 
@@ -87,8 +101,13 @@ def _worker_settings(settings: MllpSettings, index: int) -> MllpSettings:
     return settings.model_copy(update={"metrics_port": metrics_port})
 
 
-def _worker(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySettings,
-            index: int, listening: Any) -> None:
+def _worker(
+    settings: MllpSettings,
+    kafka: KafkaSettings,
+    registry: RegistrySettings,
+    index: int,
+    listening: Any,
+) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):  # the supervisor's handlers are not ours
         signal.signal(sig, signal.SIG_DFL)
     try:
@@ -131,12 +150,13 @@ def supervise(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySe
     def start(index: int) -> None:
         listening = context.Event()
         process = context.Process(
-            target=_worker, name=f"mllp-worker-{index}",
-            args=(_worker_settings(settings, index), kafka, registry, index, listening))
+            target=_worker,
+            name=f"mllp-worker-{index}",
+            args=(_worker_settings(settings, index), kafka, registry, index, listening),
+        )
         process.start()
         workers[index] = (process, listening)
-        log.info("worker started", extra=fields(worker=index, pid=process.pid,
-                                                port=settings.port))
+        log.info("worker started", extra=fields(worker=index, pid=process.pid, port=settings.port))
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
@@ -149,16 +169,14 @@ def supervise(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySe
     stop_deadline: float | None = None
     try:
         while workers:
-            multiprocessing.connection.wait([p.sentinel for p, _ in workers.values()],
-                                            timeout=1.0)
+            multiprocessing.connection.wait([p.sentinel for p, _ in workers.values()], timeout=1.0)
             if stopping and stop_deadline is None:
                 # drain, then the producer's last flush (10 s), and some slack
                 stop_deadline = time.monotonic() + settings.drain_timeout_s + 20.0
             if stop_deadline is not None and time.monotonic() > stop_deadline:
                 for process, _listening in workers.values():
                     if process.exitcode is None:
-                        log.error("worker did not stop: killed",
-                                  extra=fields(pid=process.pid))
+                        log.error("worker did not stop: killed", extra=fields(pid=process.pid))
                         process.kill()
             for index, (process, listening) in list(workers.items()):
                 if process.exitcode is None:
@@ -168,8 +186,10 @@ def supervise(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySe
                     if process.exitcode not in (-signal.SIGTERM, -signal.SIGINT):
                         code = max(code, abs(process.exitcode))
                     continue
-                log.error("worker exited", extra=fields(worker=index, pid=process.pid,
-                                                        exit_code=process.exitcode))
+                log.error(
+                    "worker exited",
+                    extra=fields(worker=index, pid=process.pid, exit_code=process.exitcode),
+                )
                 if not listening.is_set():  # it could not start: a restart would fail too
                     code = max(code, abs(process.exitcode), 1)
                     on_signal(signal.SIGTERM, None)

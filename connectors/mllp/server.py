@@ -8,6 +8,7 @@ share one producer, so their records travel in the same batches.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import ssl
@@ -47,8 +48,13 @@ def tls_context(settings: MllpSettings) -> ssl.SSLContext | None:
 
 
 class MllpServer:
-    def __init__(self, settings: MllpSettings, ingestor: Ingestor, store: KafkaStore,
-                 metrics: ConnectorMetrics) -> None:
+    def __init__(
+        self,
+        settings: MllpSettings,
+        ingestor: Ingestor,
+        store: KafkaStore,
+        metrics: ConnectorMetrics,
+    ) -> None:
         self.settings = settings
         self.ingestor = ingestor
         self.store = store
@@ -64,12 +70,21 @@ class MllpServer:
     async def start(self) -> None:
         s = self.settings
         self._server = await asyncio.start_server(
-            self._accept, s.host, s.port, ssl=tls_context(s), limit=READ_SIZE, backlog=1024,
+            self._accept,
+            s.host,
+            s.port,
+            ssl=tls_context(s),
+            limit=READ_SIZE,
+            backlog=1024,
             reuse_port=s.workers > 1,  # several worker processes listen on this port
         )
         port = self._server.sockets[0].getsockname()[1]
-        log.info("listening", extra=fields(host=s.host, port=port, connector=self.connector,
-                                           tls=s.tls_cert is not None))
+        log.info(
+            "listening",
+            extra=fields(
+                host=s.host, port=port, connector=self.connector, tls=s.tls_cert is not None
+            ),
+        )
 
     @property
     def port(self) -> int:
@@ -91,8 +106,11 @@ class MllpServer:
         log.info("drained", extra=fields(connector=self.connector))
 
     def health(self) -> dict:
-        return {"ok": not self._draining.is_set(), "connector": self.connector,
-                "connections": len(self._connections)}
+        return {
+            "ok": not self._draining.is_set(),
+            "connector": self.connector,
+            "connections": len(self._connections),
+        }
 
     # -- connections --------------------------------------------------------------------
 
@@ -102,8 +120,10 @@ class MllpServer:
         peer = _peer(writer)
         if self._draining.is_set() or len(self._connections) >= self.settings.max_connections:
             self.metrics.label(self.metrics.refused).inc()
-            log.warning("connection refused: limit reached",
-                        extra=fields(peer=peer, limit=self.settings.max_connections))
+            log.warning(
+                "connection refused: limit reached",
+                extra=fields(peer=peer, limit=self.settings.max_connections),
+            )
             writer.close()
             return
         self._connections.add(task)
@@ -119,13 +139,16 @@ class MllpServer:
             self._busy.pop(task, None)
             self.metrics.label(self.metrics.connections).dec()
             writer.close()
-            try:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(writer.wait_closed(), 2)
-            except (Exception, asyncio.CancelledError):
-                pass
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     peer: str, task: asyncio.Task) -> None:
+    async def _serve(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer: str,
+        task: asyncio.Task,
+    ) -> None:
         s = self.settings
         decoder = MllpDecoder(s.max_message_bytes)
         frame_deadline: float | None = None  # when the frame that has begun must be complete
@@ -148,8 +171,11 @@ class MllpServer:
                     late = frame_deadline is not None and loop.time() >= frame_deadline
                     kind = "frame" if late else "read"
                 self.metrics.label(self.metrics.timeouts, kind=kind).inc()
-                log.info("connection closed: %s timeout", kind,
-                         extra=fields(peer=peer, pending_bytes=decoder.pending_bytes))
+                log.info(
+                    "connection closed: %s timeout",
+                    kind,
+                    extra=fields(peer=peer, pending_bytes=decoder.pending_bytes),
+                )
                 return
             if not data:
                 return
@@ -157,8 +183,10 @@ class MllpServer:
             frames = decoder.feed(data)
             if decoder.skipped_bytes > skipped:
                 self.metrics.label(self.metrics.skipped_bytes).inc(decoder.skipped_bytes - skipped)
-                log.warning("bytes outside any MLLP frame skipped",
-                            extra=fields(peer=peer, count=decoder.skipped_bytes - skipped))
+                log.warning(
+                    "bytes outside any MLLP frame skipped",
+                    extra=fields(peer=peer, count=decoder.skipped_bytes - skipped),
+                )
             if not frames:
                 continue
             self._busy[task] = True
@@ -168,7 +196,9 @@ class MllpServer:
                     ack = await self.handle(found, peer)
                     writer.write(frame(ack))
                     await writer.drain()
-                    self.metrics.label(self.metrics.ack_latency).observe(time.perf_counter() - started)
+                    self.metrics.label(self.metrics.ack_latency).observe(
+                        time.perf_counter() - started
+                    )
             finally:
                 self._busy[task] = False
 
@@ -177,23 +207,36 @@ class MllpServer:
     async def handle(self, found: Frame, peer: str) -> bytes:
         """Store one message and build its ACK."""
         received_at = _now()
-        received = Received(found.payload, received_at.isoformat(timespec="milliseconds"),
-                            self.connector, peer)
+        received = Received(
+            found.payload, received_at.isoformat(timespec="milliseconds"), self.connector, peer
+        )
         envelope = read_envelope(found.payload)
         error: MessageError | None = None
         try:
             if found.oversized:
                 error = too_large(found.size, self.settings.max_message_bytes)
                 self.metrics.label(self.metrics.oversized).inc()
-                log.warning("message over the size limit",
-                            extra=fields(peer=peer, size=found.size, control_id=envelope.control_id))
-                await self.store.put([self.ingestor.dead_letter(
-                    received, envelope, error, _now().isoformat(timespec="milliseconds"), None)])
+                log.warning(
+                    "message over the size limit",
+                    extra=fields(peer=peer, size=found.size, control_id=envelope.control_id),
+                )
+                await self.store.put(
+                    [
+                        self.ingestor.dead_letter(
+                            received,
+                            envelope,
+                            error,
+                            _now().isoformat(timespec="milliseconds"),
+                            None,
+                        )
+                    ]
+                )
             else:
                 raw: Stored | None = None
                 try:
                     raw_put = asyncio.ensure_future(
-                        self.store.put([self.ingestor.raw_record(received, envelope)]))
+                        self.store.put([self.ingestor.raw_record(received, envelope)])
+                    )
                     translated = self.ingestor.translate(received)  # overlaps Kafka's round trip
                     (raw,) = await raw_put
                     error = translated.error
@@ -204,38 +247,79 @@ class MllpServer:
                         self.metrics.label(self.metrics.events).inc(len(records))
                     else:
                         self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
-                        log.info("message rejected", extra=fields(
-                            peer=peer, control_id=envelope.control_id, error=error.code.text,
-                            segment=error.segment, field=error.field))
-                        await self.store.put([self.ingestor.dead_letter(
-                            received, envelope, error, _now().isoformat(timespec="milliseconds"),
-                            raw)])
+                        log.info(
+                            "message rejected",
+                            extra=fields(
+                                peer=peer,
+                                control_id=envelope.control_id,
+                                error=error.code.text,
+                                segment=error.segment,
+                                field=error.field,
+                            ),
+                        )
+                        await self.store.put(
+                            [
+                                self.ingestor.dead_letter(
+                                    received,
+                                    envelope,
+                                    error,
+                                    _now().isoformat(timespec="milliseconds"),
+                                    raw,
+                                )
+                            ]
+                        )
                 except StoreError as exc:
                     if exc.code is not ErrorCode.MESSAGE_TOO_LARGE:
                         raise
                     # Under this connector's size limit but over Kafka's record limit:
                     # resending cannot help, so it is rejected like an oversized frame.
-                    error = MessageError(ErrorCode.MESSAGE_TOO_LARGE, (
-                        f"The message is {len(found.payload)} bytes, more than Kafka accepts "
-                        "in one record."))
+                    error = MessageError(
+                        ErrorCode.MESSAGE_TOO_LARGE,
+                        (
+                            f"The message is {len(found.payload)} bytes, more than Kafka accepts "
+                            "in one record."
+                        ),
+                    )
                     self.metrics.label(self.metrics.oversized).inc()
-                    log.warning("message over Kafka's record size limit", extra=fields(
-                        peer=peer, size=len(found.payload), control_id=envelope.control_id))
-                    kept = Received(found.payload[:PREFIX_KEPT], received.received_at,
-                                    received.connector, received.peer)
-                    await self.store.put([self.ingestor.dead_letter(
-                        kept, envelope, error, _now().isoformat(timespec="milliseconds"), raw)])
+                    log.warning(
+                        "message over Kafka's record size limit",
+                        extra=fields(
+                            peer=peer, size=len(found.payload), control_id=envelope.control_id
+                        ),
+                    )
+                    kept = Received(
+                        found.payload[:PREFIX_KEPT],
+                        received.received_at,
+                        received.connector,
+                        received.peer,
+                    )
+                    await self.store.put(
+                        [
+                            self.ingestor.dead_letter(
+                                kept,
+                                envelope,
+                                error,
+                                _now().isoformat(timespec="milliseconds"),
+                                raw,
+                            )
+                        ]
+                    )
         except StoreError as exc:
             self.metrics.label(self.metrics.store_failures).inc()
-            log.warning("message not stored", extra=fields(
-                peer=peer, control_id=envelope.control_id, reason=exc.message))
-            return self._ack(envelope, AckCode.COMMIT_ERROR if envelope.enhanced else AckCode.ERROR, exc)
+            log.warning(
+                "message not stored",
+                extra=fields(peer=peer, control_id=envelope.control_id, reason=exc.message),
+            )
+            return self._ack(
+                envelope, AckCode.COMMIT_ERROR if envelope.enhanced else AckCode.ERROR, exc
+            )
         return self._ack(envelope, ack_code(envelope, error), error)
 
     def _ack(self, envelope: Envelope, code: AckCode, error: MessageError | None) -> bytes:
         self.metrics.label(self.metrics.messages, ack=code.value).inc()
-        return build_ack(envelope, code, now=_now(), ack_control_id=uuid.uuid4().hex[:20],
-                         error=error)
+        return build_ack(
+            envelope, code, now=_now(), ack_control_id=uuid.uuid4().hex[:20], error=error
+        )
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:

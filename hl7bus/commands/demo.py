@@ -32,7 +32,9 @@ def sample_profiles() -> Path:
     return Path(str(importlib.resources.files("hl7bus.samples").joinpath("profiles")))
 
 
-def play(host: str, port: int, files: list[Path], timeout_s: float = 30.0) -> list[tuple[str, str, str]]:
+def play(
+    host: str, port: int, files: list[Path], timeout_s: float = 30.0
+) -> list[tuple[str, str, str]]:
     """Send every message over one MLLP connection; (file, control id, ACK code) for each."""
     answers = []
     try:
@@ -68,8 +70,9 @@ def _consumer(kafka: KafkaSettings):  # type: ignore[no-untyped-def]
 
     from hl7bus.kafka import consumer_config, quiet_logger
 
-    return Consumer({**consumer_config(kafka, f"hl7bus-demo-{uuid.uuid4().hex[:8]}"),
-                     "logger": quiet_logger()})
+    return Consumer(
+        {**consumer_config(kafka, f"hl7bus-demo-{uuid.uuid4().hex[:8]}"), "logger": quiet_logger()}
+    )
 
 
 def high_watermarks(kafka: KafkaSettings, topics: Topics) -> Offsets:
@@ -88,8 +91,13 @@ def high_watermarks(kafka: KafkaSettings, topics: Topics) -> Offsets:
     return found
 
 
-def read_between(kafka: KafkaSettings, registry: RegistrySettings, topic: str,
-                 start: dict[int, int], end: dict[int, int]) -> list[dict]:
+def read_between(
+    kafka: KafkaSettings,
+    registry: RegistrySettings,
+    topic: str,
+    start: dict[int, int],
+    end: dict[int, int],
+) -> list[dict]:
     """The records of ``topic`` from ``start`` to ``end``, decoded with the registry."""
     from confluent_kafka import TopicPartition
     from confluent_kafka.serialization import MessageField, SerializationContext
@@ -131,25 +139,28 @@ def _detail(event: dict) -> str:
     if payload["document"]:
         return f"{payload['document']['type']} ({payload['document']['status']})"
     location = encounter.get("location") or {}
-    where = "/".join(x for x in (location.get("point_of_care"), location.get("room"),
-                                 location.get("bed")) if x)
+    where = "/".join(
+        x for x in (location.get("point_of_care"), location.get("room"), location.get("bed")) if x
+    )
     return f"{encounter.get('class') or ''} {where}".strip()
 
 
-def show(kafka: KafkaSettings, registry: RegistrySettings, topics: Topics,
-         before: Offsets) -> None:
+def show(kafka: KafkaSettings, registry: RegistrySettings, topics: Topics, before: Offsets) -> None:
     after = high_watermarks(kafka, topics)
     print("\nWhat landed (records added by this run / in all):")
     for topic in topics.all():
         added = sum(after[topic][p] - before.get(topic, {}).get(p, 0) for p in after[topic])
         print(f"  {topic:<18} +{added:<5} {sum(after[topic].values())}")
-    events = read_between(kafka, registry, topics.events, before.get(topics.events, {}),
-                          after[topics.events])
+    events = read_between(
+        kafka, registry, topics.events, before.get(topics.events, {}), after[topics.events]
+    )
     print("\nThe patients' timeline, as the events of this run tell it:")
     for value in sorted(events, key=lambda v: v["occurred_at"] or ""):
         detail = _detail(value)
-        print(f"  {value['occurred_at']}  {value['patient']['key']:<18} "
-              f"{value['event_type']:<24} {detail[:90]}")
+        print(
+            f"  {value['occurred_at']}  {value['patient']['key']:<18} "
+            f"{value['event_type']:<24} {detail[:90]}"
+        )
     dead = read_between(kafka, registry, topics.dlq, before.get(topics.dlq, {}), after[topics.dlq])
     print("\nDead letters (raw bytes kept for replay):")
     for value in dead:

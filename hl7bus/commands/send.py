@@ -47,8 +47,9 @@ def read_ack(ack: bytes) -> tuple[str, str]:
     lines = ack.decode("utf-8", errors="replace").replace("\n", "\r").split("\r")
 
     def segment(name: str) -> list[str]:
-        return next((line.split(separator) for line in lines
-                     if line.startswith(name + separator)), [])
+        return next(
+            (line.split(separator) for line in lines if line.startswith(name + separator)), []
+        )
 
     msa, err = segment("MSA"), segment("ERR")
     if len(msa) < 2 or not msa[1].strip():
@@ -78,8 +79,9 @@ class Tally:
         return Counter(a.code for a in self.answers)
 
     def counts_text(self) -> str:
-        order = sorted(self.counts.items(), key=lambda item: (item[0] not in ACCEPTED, -item[1],
-                                                              item[0]))
+        order = sorted(
+            self.counts.items(), key=lambda item: (item[0] not in ACCEPTED, -item[1], item[0])
+        )
         return ", ".join(f"{code} {n}" for code, n in order)
 
     @property
@@ -128,8 +130,9 @@ class Target:
 def tls_context(target: Target) -> ssl.SSLContext | None:
     if not target.tls:
         return None
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH,
-                                         cafile=str(target.ca) if target.ca else None)
+    context = ssl.create_default_context(
+        ssl.Purpose.SERVER_AUTH, cafile=str(target.ca) if target.ca else None
+    )
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if target.cert is not None:
         context.load_cert_chain(target.cert, target.key)
@@ -147,8 +150,9 @@ def load_messages(files: Sequence[Path]) -> list[bytes]:
 
 
 class _Client:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 timeout_s: float) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout_s: float
+    ) -> None:
         self.reader = reader
         self.writer = writer
         self.timeout_s = timeout_s
@@ -173,8 +177,12 @@ class _Client:
             await asyncio.wait_for(self.writer.wait_closed(), 2)
 
 
-async def send(messages: Sequence[bytes], target: Target, tally: Tally,
-               on_answer: Callable[[], None] = lambda: None) -> None:
+async def send(
+    messages: Sequence[bytes],
+    target: Target,
+    tally: Tally,
+    on_answer: Callable[[], None] = lambda: None,
+) -> None:
     """Send every message, each after the previous one's ACK, adding the answers to
     ``tally``; raise :class:`Hl7BusError` when the connection fails."""
     for path in (target.ca, target.cert, target.key):
@@ -187,13 +195,16 @@ async def send(messages: Sequence[bytes], target: Target, tally: Tally,
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(target.host, target.port, ssl=context, limit=ACK_LIMIT),
-            target.timeout_s)
+            target.timeout_s,
+        )
     except TimeoutError:
-        raise Hl7BusError(f"could not connect to {target.address} within "
-                          f"{target.timeout_s:g} s") from None
+        raise Hl7BusError(
+            f"could not connect to {target.address} within {target.timeout_s:g} s"
+        ) from None
     except ssl.SSLError as exc:
-        raise Hl7BusError(f"the TLS handshake with {target.address} failed "
-                          f"({_reason(exc)})") from None
+        raise Hl7BusError(
+            f"the TLS handshake with {target.address} failed ({_reason(exc)})"
+        ) from None
     except OSError as exc:
         raise Hl7BusError(f"could not connect to {target.address} ({_reason(exc)})") from None
     client = _Client(reader, writer, target.timeout_s)
@@ -206,14 +217,16 @@ async def send(messages: Sequence[bytes], target: Target, tally: Tally,
                 raise Hl7BusError(
                     f"no ACK from {target.address} within {target.timeout_s:g} s for message "
                     f"{control_id or len(tally.answers) + 1} ({len(tally.answers)} of "
-                    f"{len(messages)} answered)") from None
+                    f"{len(messages)} answered)"
+                ) from None
             except (OSError, EOFError) as exc:
                 hint = ""
                 if context is not None and target.cert is None and not tally.answers:
                     hint = "; the listener may require a client certificate (--cert, --key)"
                 raise Hl7BusError(
                     f"the connection to {target.address} failed after {len(tally.answers)} of "
-                    f"{len(messages)} messages ({_reason(exc)}{hint})") from None
+                    f"{len(messages)} messages ({_reason(exc)}{hint})"
+                ) from None
             code, text = read_ack(ack)
             tally.add(Answer(control_id, code, text))
             on_answer()
@@ -258,4 +271,3 @@ def _finish(out: TextIO, err: TextIO, show: bool, tally: Tally, total: int) -> N
     if tally.answers or total == 0:
         out.write("\n".join(tally.report(total)) + "\n")
         out.flush()
-

@@ -30,8 +30,9 @@ def _read(name: str) -> bytes:
     return Path(name).read_bytes()
 
 
-def run(inputs: list[str], profile_paths: list[Path], out: TextIO, err: TextIO, *,
-        strict: bool = False) -> int:
+def run(
+    inputs: list[str], profile_paths: list[Path], out: TextIO, err: TextIO, *, strict: bool = False
+) -> int:
     profiles: ProfileSet = load_profiles(profile_paths)
     received_at = datetime.now(UTC).isoformat(timespec="milliseconds")
     receipt = Receipt(received_at=received_at, connector="translate")
@@ -41,16 +42,32 @@ def run(inputs: list[str], profile_paths: list[Path], out: TextIO, err: TextIO, 
             data = _read(name)
         except OSError as exc:
             rejected += 1
-            _error(err, {"file": name, "control_id": None, "code": "unreadable file",
-                         "segment": None, "field": None,
-                         "message": f"Cannot read {name}: {exc.strerror or exc}."})
+            _error(
+                err,
+                {
+                    "file": name,
+                    "control_id": None,
+                    "code": "unreadable file",
+                    "segment": None,
+                    "field": None,
+                    "message": f"Cannot read {name}: {exc.strerror or exc}.",
+                },
+            )
             continue
         chunks = split_messages(data)
         if not chunks and name != "-":
             rejected += 1
-            _error(err, {"file": name, "control_id": None, "code": "not an HL7 message",
-                         "segment": None, "field": None,
-                         "message": f"{name} holds no HL7 message."})
+            _error(
+                err,
+                {
+                    "file": name,
+                    "control_id": None,
+                    "code": "not an HL7 message",
+                    "segment": None,
+                    "field": None,
+                    "message": f"{name} holds no HL7 message.",
+                },
+            )
         for index, chunk in enumerate(chunks, start=1):
             try:
                 translation = translate(chunk, profiles, receipt, strict=strict)

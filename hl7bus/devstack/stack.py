@@ -69,8 +69,9 @@ class LocalStack:
         logs = settings.state_dir / "logs"
         self.kafka = ManagedProcess("kafka", run / "kafka.pid", logs / "kafka.log")
         self.registry = ManagedProcess("registry", run / "registry.pid", logs / "registry.log")
-        self.connector = ManagedProcess("mllp", run / "mllp.pid", logs / "mllp.log",
-                                        marker="dev-mllp")
+        self.connector = ManagedProcess(
+            "mllp", run / "mllp.pid", logs / "mllp.log", marker="dev-mllp"
+        )
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -102,23 +103,33 @@ class LocalStack:
 
         # Every check before anything starts.
         kafka_java = find_java(
-            KAFKA_MIN_JAVA, explicit=s.java_home, purpose="Apache Kafka",
+            KAFKA_MIN_JAVA,
+            explicit=s.java_home,
+            purpose="Apache Kafka",
             setting="HL7BUS_DEV_JAVA_HOME",
         )
         registry_java = find_java(
-            REGISTRY_MIN_JAVA, explicit=s.registry_java_home, purpose="Apicurio Registry",
+            REGISTRY_MIN_JAVA,
+            explicit=s.registry_java_home,
+            purpose="Apicurio Registry",
             setting="HL7BUS_DEV_REGISTRY_JAVA_HOME",
         )
         ports: list[tuple[int, str]] = []
         if start_kafka:
-            ports += [(s.kafka_port, "HL7BUS_DEV_KAFKA_PORT"),
-                      (s.controller_port, "HL7BUS_DEV_CONTROLLER_PORT")]
+            ports += [
+                (s.kafka_port, "HL7BUS_DEV_KAFKA_PORT"),
+                (s.controller_port, "HL7BUS_DEV_CONTROLLER_PORT"),
+            ]
         if start_registry:
-            ports += [(s.registry_port, "HL7BUS_DEV_REGISTRY_PORT"),
-                      (s.registry_management_port, "HL7BUS_DEV_REGISTRY_MANAGEMENT_PORT")]
+            ports += [
+                (s.registry_port, "HL7BUS_DEV_REGISTRY_PORT"),
+                (s.registry_management_port, "HL7BUS_DEV_REGISTRY_MANAGEMENT_PORT"),
+            ]
         if start_connector:
-            ports += [(s.mllp_port, "HL7BUS_DEV_MLLP_PORT"),
-                      (s.mllp_metrics_port, "HL7BUS_DEV_MLLP_METRICS_PORT")]
+            ports += [
+                (s.mllp_port, "HL7BUS_DEV_MLLP_PORT"),
+                (s.mllp_metrics_port, "HL7BUS_DEV_MLLP_METRICS_PORT"),
+            ]
         for port, setting in ports:
             _require_free_port(s.host, port, setting)
         t0 = time.monotonic()
@@ -126,8 +137,10 @@ class LocalStack:
         registry_home = artifacts.ensure_registry(s)
         fetched = time.monotonic() - t0
         if fetched > 1.0:
-            echo(f"Fetched Kafka {s.kafka_version} and Apicurio Registry {s.registry_version} "
-                 f"into {s.cache_dir} in {fetched:.1f} s")
+            echo(
+                f"Fetched Kafka {s.kafka_version} and Apicurio Registry {s.registry_version} "
+                f"into {s.cache_dir} in {fetched:.1f} s"
+            )
 
         started: list[ManagedProcess] = []
         try:
@@ -136,28 +149,38 @@ class LocalStack:
                 self._start_kafka(kafka_java, libs)
                 started.append(self.kafka)
                 self._wait_for_kafka()
-                echo(f"Kafka {s.kafka_version} ready at {s.bootstrap_servers} "
-                     f"in {time.monotonic() - t0:.1f} s")
+                echo(
+                    f"Kafka {s.kafka_version} ready at {s.bootstrap_servers} "
+                    f"in {time.monotonic() - t0:.1f} s"
+                )
             if start_registry:
                 t0 = time.monotonic()
                 start_registry_process(
-                    self.registry, registry_java, registry_home,
-                    host=s.host, port=s.registry_port,
+                    self.registry,
+                    registry_java,
+                    registry_home,
+                    host=s.host,
+                    port=s.registry_port,
                     management_port=s.registry_management_port,
-                    bootstrap_servers=s.bootstrap_servers, heap=s.registry_heap,
+                    bootstrap_servers=s.bootstrap_servers,
+                    heap=s.registry_heap,
                 )
                 started.append(self.registry)
                 wait_for_registry(self.registry, s.registry_url, s.start_timeout_s)
-                echo(f"Apicurio Registry {s.registry_version} ready at {s.registry_url} "
-                     f"in {time.monotonic() - t0:.1f} s")
+                echo(
+                    f"Apicurio Registry {s.registry_version} ready at {s.registry_url} "
+                    f"in {time.monotonic() - t0:.1f} s"
+                )
             if start_connector:
                 t0 = time.monotonic()
                 self._prepare_bus()
                 self._start_connector()
                 started.append(self.connector)
                 self._wait_for_connector()
-                echo(f"MLLP connector ready at {s.host}:{s.mllp_port} "
-                     f"in {time.monotonic() - t0:.1f} s")
+                echo(
+                    f"MLLP connector ready at {s.host}:{s.mllp_port} "
+                    f"in {time.monotonic() - t0:.1f} s"
+                )
         except BaseException:
             for proc in reversed(started):
                 proc.stop(timeout_s=15)
@@ -182,21 +205,43 @@ class LocalStack:
         if not (data / "meta.properties").is_file():
             cluster_id = _cluster_id()
             out = subprocess.run(
-                [*base, "-Xmx256m", "kafka.tools.StorageTool", "format",
-                 "-t", cluster_id, "-c", str(config)],
-                capture_output=True, text=True, check=False,
+                [
+                    *base,
+                    "-Xmx256m",
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(config),
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if out.returncode != 0:
-                tail = " ".join(out.stdout.strip().splitlines()[-2:] + out.stderr.strip().splitlines()[-2:])
+                tail = " ".join(
+                    out.stdout.strip().splitlines()[-2:] + out.stderr.strip().splitlines()[-2:]
+                )
                 raise DevStackError(
                     f"Kafka could not format its storage in {data} ({tail[:300]}); "
                     f"remove {data} and run again."
                 )
         env = dict(os.environ)
         self.kafka.start(
-            [str(java), "-Xms128m", f"-Xmx{s.kafka_heap}", "-XX:+UseSerialGC",
-             "-Djava.awt.headless=true", self.kafka.tag, *base[1:], "kafka.Kafka", str(config)],
-            env=env, cwd=kafka_home,
+            [
+                str(java),
+                "-Xms128m",
+                f"-Xmx{s.kafka_heap}",
+                "-XX:+UseSerialGC",
+                "-Djava.awt.headless=true",
+                self.kafka.tag,
+                *base[1:],
+                "kafka.Kafka",
+                str(config),
+            ],
+            env=env,
+            cwd=kafka_home,
             info={"bootstrap_servers": s.bootstrap_servers},
         )
 
@@ -205,8 +250,9 @@ class LocalStack:
 
         s = self.settings
         deadline = time.monotonic() + s.start_timeout_s
-        admin = AdminClient({"bootstrap.servers": s.bootstrap_servers, "log_level": 0,
-                             "logger": _quiet_logger()})
+        admin = AdminClient(
+            {"bootstrap.servers": s.bootstrap_servers, "log_level": 0, "logger": _quiet_logger()}
+        )
         while time.monotonic() < deadline:
             if self.kafka.exited():
                 raise DevStackError(
@@ -229,9 +275,12 @@ class LocalStack:
         from hl7bus.settings import KafkaSettings, RegistrySettings
 
         s = self.settings
-        prepare_bus(KafkaSettings(bootstrap_servers=s.bootstrap_servers),
-                    RegistrySettings(url=s.registry_url), partitions=s.partitions,
-                    echo=lambda _line: None)
+        prepare_bus(
+            KafkaSettings(bootstrap_servers=s.bootstrap_servers),
+            RegistrySettings(url=s.registry_url),
+            partitions=s.partitions,
+            echo=lambda _line: None,
+        )
 
     def _start_connector(self) -> None:
         import sys
@@ -240,19 +289,32 @@ class LocalStack:
 
         s = self.settings
         env = dict(os.environ)
-        env.update({
-            "HL7BUS_KAFKA_BOOTSTRAP_SERVERS": s.bootstrap_servers,
-            "HL7BUS_KAFKA_TOPIC_PREFIX": "",
-            "HL7BUS_REGISTRY_URL": s.registry_url,
-            "HL7BUS_MLLP_HOST": s.host,
-            "HL7BUS_MLLP_PORT": str(s.mllp_port),
-            "HL7BUS_MLLP_METRICS_HOST": s.host,
-            "HL7BUS_MLLP_METRICS_PORT": str(s.mllp_metrics_port),
-        })
+        env.update(
+            {
+                "HL7BUS_KAFKA_BOOTSTRAP_SERVERS": s.bootstrap_servers,
+                "HL7BUS_KAFKA_TOPIC_PREFIX": "",
+                "HL7BUS_REGISTRY_URL": s.registry_url,
+                "HL7BUS_MLLP_HOST": s.host,
+                "HL7BUS_MLLP_PORT": str(s.mllp_port),
+                "HL7BUS_MLLP_METRICS_HOST": s.host,
+                "HL7BUS_MLLP_METRICS_PORT": str(s.mllp_metrics_port),
+            }
+        )
         self.connector.start(
-            [sys.executable, "-m", "hl7bus.cli", "connector", "mllp", "--name",
-             self.connector.tag, "--profile", str(sample_profiles())],
-            env=env, cwd=s.state_dir, info={"port": s.mllp_port},
+            [
+                sys.executable,
+                "-m",
+                "hl7bus.cli",
+                "connector",
+                "mllp",
+                "--name",
+                self.connector.tag,
+                "--profile",
+                str(sample_profiles()),
+            ],
+            env=env,
+            cwd=s.state_dir,
+            info={"port": s.mllp_port},
         )
 
     def _wait_for_connector(self) -> None:
@@ -267,8 +329,9 @@ class LocalStack:
             if _port_open(s.host, s.mllp_port):
                 return
             time.sleep(0.2)
-        raise DevStackError(f"The MLLP connector did not listen within 60 s; see "
-                            f"{self.connector.log_file}.")
+        raise DevStackError(
+            f"The MLLP connector did not listen within 60 s; see {self.connector.log_file}."
+        )
 
     # -- down ---------------------------------------------------------------------------------
 
@@ -284,28 +347,47 @@ class LocalStack:
 
 
 def start_registry_process(
-    proc: ManagedProcess, java: Path, registry_home: Path, *, host: str, port: int,
-    management_port: int, bootstrap_servers: str, heap: str,
-    journal_topic: str = "kafkasql-journal", snapshots_topic: str = "kafkasql-snapshots",
+    proc: ManagedProcess,
+    java: Path,
+    registry_home: Path,
+    *,
+    host: str,
+    port: int,
+    management_port: int,
+    bootstrap_servers: str,
+    heap: str,
+    journal_topic: str = "kafkasql-journal",
+    snapshots_topic: str = "kafkasql-snapshots",
 ) -> None:
     """Start Apicurio Registry with its Kafka storage (``kafkasql``) on ``bootstrap_servers``."""
     env = dict(os.environ)
-    env.update({
-        "QUARKUS_HTTP_HOST": host,
-        "QUARKUS_HTTP_PORT": str(port),
-        "QUARKUS_MANAGEMENT_HOST": host,
-        "QUARKUS_MANAGEMENT_PORT": str(management_port),
-        "APICURIO_STORAGE_KIND": "kafkasql",
-        "APICURIO_KAFKASQL_BOOTSTRAP_SERVERS": bootstrap_servers,
-        "APICURIO_KAFKASQL_TOPIC": journal_topic,
-        "APICURIO_KAFKASQL_SNAPSHOTS_TOPIC": snapshots_topic,
-        "QUARKUS_LOG_LEVEL": "WARN",
-        "QUARKUS_LOG_CATEGORY__IO_QUARKUS__LEVEL": "INFO",
-    })
+    env.update(
+        {
+            "QUARKUS_HTTP_HOST": host,
+            "QUARKUS_HTTP_PORT": str(port),
+            "QUARKUS_MANAGEMENT_HOST": host,
+            "QUARKUS_MANAGEMENT_PORT": str(management_port),
+            "APICURIO_STORAGE_KIND": "kafkasql",
+            "APICURIO_KAFKASQL_BOOTSTRAP_SERVERS": bootstrap_servers,
+            "APICURIO_KAFKASQL_TOPIC": journal_topic,
+            "APICURIO_KAFKASQL_SNAPSHOTS_TOPIC": snapshots_topic,
+            "QUARKUS_LOG_LEVEL": "WARN",
+            "QUARKUS_LOG_CATEGORY__IO_QUARKUS__LEVEL": "INFO",
+        }
+    )
     proc.start(
-        [str(java), "-Xms64m", f"-Xmx{heap}", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-         proc.tag, "-jar", str(registry_home / "quarkus-run.jar")],
-        env=env, cwd=registry_home,
+        [
+            str(java),
+            "-Xms64m",
+            f"-Xmx{heap}",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            proc.tag,
+            "-jar",
+            str(registry_home / "quarkus-run.jar"),
+        ],
+        env=env,
+        cwd=registry_home,
         info={"url": f"http://{host}:{port}/apis/ccompat/v7"},
     )
 
@@ -326,40 +408,43 @@ def wait_for_registry(proc: ManagedProcess, url: str, timeout_s: float) -> None:
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.5)
-    raise DevStackError(f"Apicurio Registry did not serve within {timeout_s:.0f} s; "
-                        f"see {proc.log_file}.")
+    raise DevStackError(
+        f"Apicurio Registry did not serve within {timeout_s:.0f} s; see {proc.log_file}."
+    )
 
 
 def _server_properties(s: DevStackSettings, data: Path) -> str:
     host = s.host
-    return "\n".join([
-        "# Written by `hl7bus dev up`: one KRaft node, broker and controller in one process.",
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@{host}:{s.controller_port}",
-        f"listeners=PLAINTEXT://{host}:{s.kafka_port},CONTROLLER://{host}:{s.controller_port}",
-        f"advertised.listeners=PLAINTEXT://{host}:{s.kafka_port}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        f"log.dirs={data}",
-        f"num.partitions={s.partitions}",
-        "default.replication.factor=1",
-        "min.insync.replicas=1",
-        "offsets.topic.replication.factor=1",
-        "offsets.topic.num.partitions=3",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "transaction.state.log.num.partitions=3",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        "num.network.threads=2",
-        "num.io.threads=4",
-        "log.retention.hours=-1",
-        "auto.create.topics.enable=true",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Written by `hl7bus dev up`: one KRaft node, broker and controller in one process.",
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{host}:{s.controller_port}",
+            f"listeners=PLAINTEXT://{host}:{s.kafka_port},CONTROLLER://{host}:{s.controller_port}",
+            f"advertised.listeners=PLAINTEXT://{host}:{s.kafka_port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={data}",
+            f"num.partitions={s.partitions}",
+            "default.replication.factor=1",
+            "min.insync.replicas=1",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=3",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "transaction.state.log.num.partitions=3",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "num.network.threads=2",
+            "num.io.threads=4",
+            "log.retention.hours=-1",
+            "auto.create.topics.enable=true",
+            "",
+        ]
+    )
 
 
 def _cluster_id() -> str:

@@ -205,10 +205,33 @@ _JOIN_PATTERNS: dict[str, re.Pattern[str]] = {}
 
 
 # Segments whose first field is a set id: "OBX|12|" after a value is a joined segment.
-_SET_ID_SEGMENTS = frozenset({
-    "OBX", "NTE", "OBR", "SPM", "PID", "PV1", "DG1", "AL1", "NK1", "IN1", "RXA", "RXR", "TQ1",
-    "TXA", "AIS", "AIG", "AIL", "AIP", "PRT", "SAC", "FT1", "PR1", "ROL",
-})
+_SET_ID_SEGMENTS = frozenset(
+    {
+        "OBX",
+        "NTE",
+        "OBR",
+        "SPM",
+        "PID",
+        "PV1",
+        "DG1",
+        "AL1",
+        "NK1",
+        "IN1",
+        "RXA",
+        "RXR",
+        "TQ1",
+        "TXA",
+        "AIS",
+        "AIG",
+        "AIL",
+        "AIP",
+        "PRT",
+        "SAC",
+        "FT1",
+        "PR1",
+        "ROL",
+    }
+)
 
 
 def _set_id_follows(text: str, at: int, field: str) -> bool:

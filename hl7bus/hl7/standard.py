@@ -14,8 +14,20 @@ from functools import lru_cache
 
 from hl7bus.hl7.message import Message
 
-_SUPPORTED = ("2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.8",
-              "2.8.1", "2.8.2")
+_SUPPORTED = (
+    "2.1",
+    "2.2",
+    "2.3",
+    "2.3.1",
+    "2.4",
+    "2.5",
+    "2.5.1",
+    "2.6",
+    "2.7",
+    "2.8",
+    "2.8.1",
+    "2.8.2",
+)
 
 
 def standard_version(version: str) -> str | None:
@@ -69,7 +81,9 @@ def check(message: Message) -> Conformance:
 
     version = standard_version(message.version)
     if version is None:
-        return Conformance((f"strict validation knows versions 2.1 to 2.8.2, not {message.version}",), ())
+        return Conformance(
+            (f"strict validation knows versions 2.1 to 2.8.2, not {message.version}",), ()
+        )
     segments = [s.raw for s in message.segments]
     enc = message.encoding
     msh2 = enc.component + enc.repetition + (enc.escape or "\\") + (enc.subcomponent or "&")

@@ -60,7 +60,8 @@ def map_merge(ctx: MessageContext) -> list[ClinicalEvent]:
             raise MessageError(
                 ErrorCode.SEGMENT_SEQUENCE,
                 "A merge needs an MRG segment after each PID, naming the record merged away.",
-                segment="MRG", control_id=ctx.message.control_id,
+                segment="MRG",
+                control_id=ctx.message.control_id,
             )
         patient = common.patient(ctx, pid)
         prior = values.identifiers(mrg, 1)
@@ -68,7 +69,9 @@ def map_merge(ctx: MessageContext) -> list[ClinicalEvent]:
             raise MessageError(
                 ErrorCode.REQUIRED_FIELD_MISSING,
                 "MRG-1 (prior patient identifier list) is empty.",
-                segment="MRG", field=1, control_id=ctx.message.control_id,
+                segment="MRG",
+                field=1,
+                control_id=ctx.message.control_id,
             )
         facility = ctx.message.sending_facility
         prior_key = common.key_of(common.patient_key(prior, ctx.profile, facility), facility)
@@ -78,10 +81,14 @@ def map_merge(ctx: MessageContext) -> list[ClinicalEvent]:
             prior_account_number=values.text(mrg.get(3)),
             prior_visit_number=values.text(mrg.get(5)),
         )
-        events.append(ctx.event(
-            EventType.PATIENT_MERGED, patient, occurred_at=ctx.event_time,
-            payload=Payload(merge=merge),
-        ))
+        events.append(
+            ctx.event(
+                EventType.PATIENT_MERGED,
+                patient,
+                occurred_at=ctx.event_time,
+                payload=Payload(merge=merge),
+            )
+        )
     return events
 
 
@@ -90,10 +97,16 @@ def map_link(ctx: MessageContext) -> list[ClinicalEvent]:
     pids = ctx.message.all("PID")
     if len(pids) < 2:
         raise MessageError(
-            ErrorCode.SEGMENT_SEQUENCE, "A link or unlink needs two PID segments.",
-            segment="PID", control_id=ctx.message.control_id,
+            ErrorCode.SEGMENT_SEQUENCE,
+            "A link or unlink needs two PID segments.",
+            segment="PID",
+            control_id=ctx.message.control_id,
         )
     first, other = common.patient(ctx, pids[0]), common.patient(ctx, pids[1])
-    kind = EventType.PATIENT_LINKED if ctx.message.trigger_event == "A24" else EventType.PATIENT_UNLINKED
+    kind = (
+        EventType.PATIENT_LINKED
+        if ctx.message.trigger_event == "A24"
+        else EventType.PATIENT_UNLINKED
+    )
     merge = Merge(prior_patient_key=other.key, prior_identifiers=other.identifiers)
     return [ctx.event(kind, first, occurred_at=ctx.event_time, payload=Payload(merge=merge))]

@@ -34,7 +34,8 @@ PATIENT_CLASSES = {
 
 
 def patient_key(ids: tuple[Identifier, ...], profile: SenderProfile, facility: str) -> Identifier:
-    """The identifier that keys the patient: the profile's authority/type, else an MR, else the first."""
+    """The identifier that keys the patient: the profile's authority/type, else an MR,
+    else the first."""
     rule = profile.patient_key
     if rule.authority or rule.type:
         for ident in ids:
@@ -66,7 +67,9 @@ def patient(ctx: MessageContext, pid: Segment) -> Patient:
         raise MessageError(
             ErrorCode.REQUIRED_FIELD_MISSING,
             "PID-3 (patient identifier list) is empty, so the patient cannot be keyed.",
-            segment="PID", field=3, control_id=ctx.message.control_id,
+            segment="PID",
+            field=3,
+            control_id=ctx.message.control_id,
         )
     facility = ctx.message.sending_facility
     key = key_of(patient_key(ids, ctx.profile, facility), facility)
@@ -137,13 +140,17 @@ def allergies(ctx: MessageContext, segments: list[Segment]) -> tuple[Allergy, ..
     for al1 in segments:
         code, system, display = values.coded(al1, 3)
         reactions = tuple(r for r in (text(rep) for rep in values.each_whole(al1, 5)) if r)
-        found.append(Allergy(
-            code=code, code_system=system, display=display,
-            category=values.coded_text(al1, 2),
-            severity=values.coded_text(al1, 4),
-            reactions=reactions,
-            identified_at=ctx.ts(al1.get(6)),
-        ))
+        found.append(
+            Allergy(
+                code=code,
+                code_system=system,
+                display=display,
+                category=values.coded_text(al1, 2),
+                severity=values.coded_text(al1, 4),
+                reactions=reactions,
+                identified_at=ctx.ts(al1.get(6)),
+            )
+        )
     return tuple(found)
 
 
@@ -153,10 +160,15 @@ def diagnoses(ctx: MessageContext, segments: list[Segment]) -> tuple[Diagnosis, 
         code, system, display = values.coded(dg1, 3)
         if not code and not display:
             display = text(dg1.get(4))  # free-text description (older versions)
-        found.append(Diagnosis(
-            code=code, code_system=system or text(dg1.get(2)), display=display,
-            type=text(dg1.get(6)), diagnosed_at=ctx.ts(dg1.get(5)),
-        ))
+        found.append(
+            Diagnosis(
+                code=code,
+                code_system=system or text(dg1.get(2)),
+                display=display,
+                type=text(dg1.get(6)),
+                diagnosed_at=ctx.ts(dg1.get(5)),
+            )
+        )
     return tuple(found)
 
 

@@ -43,8 +43,12 @@ class MessageContext:
     def __post_init__(self) -> None:
         m, r = self.message, self.receipt
         if not m.control_id:
-            raise MessageError(ErrorCode.REQUIRED_FIELD_MISSING,
-                               "MSH-10 (message control id) is empty.", segment="MSH", field=10)
+            raise MessageError(
+                ErrorCode.REQUIRED_FIELD_MISSING,
+                "MSH-10 (message control id) is empty.",
+                segment="MSH",
+                field=10,
+            )
         self.source = Source(
             message_control_id=m.control_id,
             message_type=m.message_type,
@@ -91,7 +95,8 @@ class MessageContext:
         if seg is None:
             raise MessageError(
                 ErrorCode.SEGMENT_SEQUENCE,
-                why or f"{self.message.message_type}^{self.message.trigger_event} needs a "
+                why
+                or f"{self.message.message_type}^{self.message.trigger_event} needs a "
                 f"{name} segment and has none.",
                 segment=name,
             )

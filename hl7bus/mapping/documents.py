@@ -11,8 +11,9 @@ from hl7bus.mapping.values import text
 def map_document(ctx: MessageContext) -> list[ClinicalEvent]:
     m = ctx.message
     txa = ctx.require("TXA")
-    content_parts = [values.whole(obx, 5, rep) for obx in m.all("OBX")
-                     for rep in range(len(obx.repetitions(5)))]
+    content_parts = [
+        values.whole(obx, 5, rep) for obx in m.all("OBX") for rep in range(len(obx.repetitions(5)))
+    ]
     found = results.walk(ctx, [s for s in m.segments if s.name in ("OBX", "NTE")])
     document = Document(
         document_id=text(txa.get(12)) or text(txa.get(12, 2)),
@@ -22,11 +23,17 @@ def map_document(ctx: MessageContext) -> list[ClinicalEvent]:
         author=values.provider(txa, 5) or values.provider(txa, 9),
         content=text("\n".join(content_parts)),
     )
-    kind = EventType.DOCUMENT_ADDED if m.trigger_event in ("T01", "T02") else EventType.DOCUMENT_UPDATED
-    return [ctx.event(
-        kind,
-        common.required_patient(ctx),
-        occurred_at=document.activity_at or ctx.recorded_at,
-        encounter=common.encounter(ctx, m.segment("PV1")),
-        payload=Payload(document=document, notes=tuple(found.notes)),
-    )]
+    kind = (
+        EventType.DOCUMENT_ADDED
+        if m.trigger_event in ("T01", "T02")
+        else EventType.DOCUMENT_UPDATED
+    )
+    return [
+        ctx.event(
+            kind,
+            common.required_patient(ctx),
+            occurred_at=document.activity_at or ctx.recorded_at,
+            encounter=common.encounter(ctx, m.segment("PV1")),
+            payload=Payload(document=document, notes=tuple(found.notes)),
+        )
+    ]

@@ -39,21 +39,25 @@ def map_orders(ctx: MessageContext) -> list[ClinicalEvent]:
             order = results.order(ctx, order_group)
             observations = tuple(replace(o, order_index=0) for o in order_group.observations)
             diagnoses = common.diagnoses(
-                ctx, (loose_dg1 if group_index == 0 else [])
-                + [d for d in order_group.details if d.name == "DG1"])
-            events.append(ctx.event(
-                order_event_type(order.control),
-                patient,
-                occurred_at=order.ordered_at or ctx.recorded_at,
-                encounter=encounter,
-                payload=Payload(
-                    orders=(order,),
-                    observations=observations,
-                    diagnoses=diagnoses,
-                    allergies=allergies if group_index == 0 else (),
-                    notes=tuple(found.notes) if group_index == 0 else (),
-                ),
-            ))
+                ctx,
+                (loose_dg1 if group_index == 0 else [])
+                + [d for d in order_group.details if d.name == "DG1"],
+            )
+            events.append(
+                ctx.event(
+                    order_event_type(order.control),
+                    patient,
+                    occurred_at=order.ordered_at or ctx.recorded_at,
+                    encounter=encounter,
+                    payload=Payload(
+                        orders=(order,),
+                        observations=observations,
+                        diagnoses=diagnoses,
+                        allergies=allergies if group_index == 0 else (),
+                        notes=tuple(found.notes) if group_index == 0 else (),
+                    ),
+                )
+            )
     if not events:
         raise no_order(ctx, "ORC or OBR")
     return events
@@ -66,5 +70,6 @@ def no_order(ctx: MessageContext, segments: str) -> MessageError:
         ErrorCode.SEGMENT_SEQUENCE,
         f"{m.message_type}^{m.trigger_event} holds no order (no {segments} segment after "
         "the PID), so it has nothing to report.",
-        segment=segments.split()[0], control_id=m.control_id or None,
+        segment=segments.split()[0],
+        control_id=m.control_id or None,
     )

@@ -17,7 +17,7 @@ def _detail(group: results.OrderGroup, name: str, after: Segment | None) -> Segm
     details = group.details
     for i, seg in enumerate(details):
         if seg is after:
-            found = next((d for d in details[i + 1:] if d.name == name), None)
+            found = next((d for d in details[i + 1 :] if d.name == name), None)
             if found is not None:
                 return found
             break
@@ -29,26 +29,37 @@ def _route(group: results.OrderGroup, after: Segment | None = None) -> str | Non
     return values.coded_text(rxr, 1) if rxr is not None else None
 
 
-def _encoded(ctx: MessageContext, rxe: Segment, group: results.OrderGroup, index: int) -> Medication:
+def _encoded(
+    ctx: MessageContext, rxe: Segment, group: results.OrderGroup, index: int
+) -> Medication:
     code, system, display = values.coded(rxe, 2)
     frequency = text(rxe.get(1, 2))
     tq1 = _detail(group, "TQ1", rxe)
     if frequency is None and tq1 is not None:
         frequency = text(tq1.get(3))
     return Medication(
-        code=code, code_system=system, display=display,
-        dose=text(rxe.get(3)), dose_units=values.coded_text(rxe, 5),
-        route=_route(group, rxe), frequency=frequency,
-        dispense_amount=text(rxe.get(10)), order_index=index,
+        code=code,
+        code_system=system,
+        display=display,
+        dose=text(rxe.get(3)),
+        dose_units=values.coded_text(rxe, 5),
+        route=_route(group, rxe),
+        frequency=frequency,
+        dispense_amount=text(rxe.get(10)),
+        order_index=index,
     )
 
 
-def _administered(ctx: MessageContext, rxa: Segment, group: results.OrderGroup,
-                  index: int | None) -> Medication:
+def _administered(
+    ctx: MessageContext, rxa: Segment, group: results.OrderGroup, index: int | None
+) -> Medication:
     code, system, display = values.coded(rxa, 5)
     return Medication(
-        code=code, code_system=system, display=display,
-        dose=text(rxa.get(6)), dose_units=values.coded_text(rxa, 7),
+        code=code,
+        code_system=system,
+        display=display,
+        dose=text(rxa.get(6)),
+        dose_units=values.coded_text(rxa, 7),
         route=_route(group, rxa),
         administered_at=ctx.ts(rxa.get(3)),
         completion_status=text(rxa.get(20)),
@@ -70,14 +81,24 @@ def map_pharmacy_order(ctx: MessageContext) -> list[ClinicalEvent]:
             meds = tuple(
                 _encoded(ctx, d, order_group, 0) for d in order_group.details if d.name == "RXE"
             )
-            kind = (EventType.ORDER_CANCELLED if order.control in CANCEL_CONTROLS
-                    else EventType.MEDICATION_ORDERED)
-            events.append(ctx.event(
-                kind, patient, occurred_at=order.ordered_at or ctx.recorded_at,
-                encounter=encounter,
-                payload=Payload(orders=(order,), medications=meds,
-                                observations=tuple(order_group.observations)),
-            ))
+            kind = (
+                EventType.ORDER_CANCELLED
+                if order.control in CANCEL_CONTROLS
+                else EventType.MEDICATION_ORDERED
+            )
+            events.append(
+                ctx.event(
+                    kind,
+                    patient,
+                    occurred_at=order.ordered_at or ctx.recorded_at,
+                    encounter=encounter,
+                    payload=Payload(
+                        orders=(order,),
+                        medications=meds,
+                        observations=tuple(order_group.observations),
+                    ),
+                )
+            )
     if not events:
         raise no_order(ctx, "ORC or RXE")
     return events
@@ -95,14 +116,20 @@ def _administrations(ctx: MessageContext, kind: EventType) -> list[ClinicalEvent
                 continue
             order = results.order(ctx, order_group)
             meds = tuple(_administered(ctx, rxa, order_group, 0) for rxa in rxas)
-            events.append(ctx.event(
-                kind, patient,
-                occurred_at=meds[0].administered_at or ctx.recorded_at,
-                encounter=encounter,
-                payload=Payload(orders=(order,), medications=meds,
-                                observations=tuple(order_group.observations),
-                                notes=tuple(order_group.notes)),
-            ))
+            events.append(
+                ctx.event(
+                    kind,
+                    patient,
+                    occurred_at=meds[0].administered_at or ctx.recorded_at,
+                    encounter=encounter,
+                    payload=Payload(
+                        orders=(order,),
+                        medications=meds,
+                        observations=tuple(order_group.observations),
+                        notes=tuple(order_group.notes),
+                    ),
+                )
+            )
     return events
 
 

@@ -34,7 +34,9 @@ class Walk:
     notes: list[str] = field(default_factory=list)
 
 
-def walk(ctx: MessageContext, segments: Iterable[Segment], *, starts_order: tuple[str, ...] = ()) -> Walk:
+def walk(
+    ctx: MessageContext, segments: Iterable[Segment], *, starts_order: tuple[str, ...] = ()
+) -> Walk:
     """Group segments into orders: ORC opens one; OBR (or a segment in ``starts_order``)
     joins the open ORC or opens its own; OBX and NTE attach to what precedes them."""
     out = Walk()
@@ -58,8 +60,10 @@ def walk(ctx: MessageContext, segments: Iterable[Segment], *, starts_order: tupl
             out.orders.append(current)
             last_obs = None
         elif name == "OBR" or name in starts_order:
-            if current is None or (name == "OBR" and current.obr is not None) or (
-                name != "OBR" and any(d.name == name for d in current.details)
+            if (
+                current is None
+                or (name == "OBR" and current.obr is not None)
+                or (name != "OBR" and any(d.name == name for d in current.details))
             ):
                 current = OrderGroup()
                 out.orders.append(current)
@@ -94,8 +98,9 @@ def _with_notes(obs: Observation, notes: list[str]) -> Observation:
     return replace(obs, notes=(*obs.notes, *notes))
 
 
-def observation(ctx: MessageContext, obx: Segment, group: OrderGroup | None,
-                order_index: int | None) -> Observation:
+def observation(
+    ctx: MessageContext, obx: Segment, group: OrderGroup | None, order_index: int | None
+) -> Observation:
     plain = values.plain
     value_type = plain(obx, 2)
     code, system, display = values.coded(obx, 3)
@@ -213,7 +218,8 @@ def order(ctx: MessageContext, group: OrderGroup) -> Order:
         code_system=system,
         display=display,
         priority=priority,
-        ordered_at=ctx.ts(ordered_raw) or (ctx.ts(plain(obr, 6) or "") if obr is not None else None),
+        ordered_at=ctx.ts(ordered_raw)
+        or (ctx.ts(plain(obr, 6) or "") if obr is not None else None),
         observed_at=ctx.ts(plain(obr, 7) or "") if obr is not None else None,
         ordering_provider=provider,
         specimen_source=specimen,
@@ -244,7 +250,8 @@ def patient_groups(ctx: MessageContext) -> list[list[Segment]]:
             ErrorCode.SEGMENT_SEQUENCE,
             f"{ctx.message.message_type}^{ctx.message.trigger_event} has no PID segment, so "
             "its content belongs to no patient.",
-            segment="PID", control_id=ctx.message.control_id,
+            segment="PID",
+            control_id=ctx.message.control_id,
         )
     return groups
 
@@ -260,14 +267,18 @@ def map_results(ctx: MessageContext) -> list[ClinicalEvent]:
         observations = tuple(
             [o for g in found.orders for o in g.observations] + found.loose_observations
         )
-        occurred = next((o.observed_at for o in orders if o.observed_at), None) or next(
-            (o.observed_at for o in observations if o.observed_at), None
-        ) or ctx.recorded_at
-        events.append(ctx.event(
-            EventType.OBSERVATIONS_REPORTED,
-            common.patient(ctx, pid),
-            occurred_at=occurred,
-            encounter=common.encounter(ctx, pv1),
-            payload=Payload(observations=observations, orders=orders, notes=tuple(found.notes)),
-        ))
+        occurred = (
+            next((o.observed_at for o in orders if o.observed_at), None)
+            or next((o.observed_at for o in observations if o.observed_at), None)
+            or ctx.recorded_at
+        )
+        events.append(
+            ctx.event(
+                EventType.OBSERVATIONS_REPORTED,
+                common.patient(ctx, pid),
+                occurred_at=occurred,
+                encounter=common.encounter(ctx, pv1),
+                payload=Payload(observations=observations, orders=orders, notes=tuple(found.notes)),
+            )
+        )
     return events

@@ -77,26 +77,32 @@ def mapper_for(message: Message) -> Mapper:
                 ErrorCode.UNSUPPORTED_EVENT,
                 f"Message type {kind} is not one hl7bus translates: of "
                 f"{message.message_type} it translates {', '.join(known)}.",
-                segment="MSH", field=9, control_id=message.control_id or None,
+                segment="MSH",
+                field=9,
+                control_id=message.control_id or None,
             )
         raise MessageError(
             ErrorCode.UNSUPPORTED_MESSAGE_TYPE,
             f"Message type {kind or '(empty)'} is not one hl7bus translates "
             f"(it translates ADT, ORU^R01, ORM^O01, OML^O21, RDE^O11/O01, RAS^O17/O01, "
             f"VXU^V04, SIU^S12-S15 and MDM^T01-T11).",
-            segment="MSH", field=9, control_id=message.control_id or None,
+            segment="MSH",
+            field=9,
+            control_id=message.control_id or None,
         )
     return mapper
 
 
-def translate_message(message: Message, profile: SenderProfile, receipt: Receipt) -> list[ClinicalEvent]:
+def translate_message(
+    message: Message, profile: SenderProfile, receipt: Receipt
+) -> list[ClinicalEvent]:
     """The events of one parsed message; :class:`MessageError` when it cannot be translated."""
     mapper = mapper_for(message)
     ctx = MessageContext(message, profile, receipt)
     try:
         return mapper(ctx)
     except MessageError as exc:
-        raise exc.with_control_id(message.control_id or None)
+        raise exc.with_control_id(message.control_id or None) from None
     except Exception as exc:  # a mapping bug must not stop the bus: the message is rejected
         raise MessageError(
             ErrorCode.INTERNAL,
@@ -106,8 +112,9 @@ def translate_message(message: Message, profile: SenderProfile, receipt: Receipt
         ) from exc
 
 
-def translate(data: bytes | str, profiles: ProfileSet, receipt: Receipt = Receipt(), *,
-              strict: bool = False) -> Translation:
+def translate(
+    data: bytes | str, profiles: ProfileSet, receipt: Receipt = Receipt(), *, strict: bool = False
+) -> Translation:
     """Parse and translate one message's bytes, with the sender's profile.
 
     ``strict`` also checks the message against its version of the standard (slow) and

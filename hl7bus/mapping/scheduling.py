@@ -57,14 +57,18 @@ def map_appointment(ctx: MessageContext) -> list[ClinicalEvent]:
         location=_place(ail) if ail is not None else None,
     )
     pv1 = m.segment("PV1")
-    return [ctx.event(
-        SIU_EVENTS[m.trigger_event],
-        common.required_patient(ctx),
-        occurred_at=ctx.event_time,
-        encounter=common.encounter(ctx, pv1),
-        payload=Payload(appointment=appointment,
-                        notes=tuple(n for n in (common.note_text(s) for s in m.all("NTE")) if n)),
-    )]
+    return [
+        ctx.event(
+            SIU_EVENTS[m.trigger_event],
+            common.required_patient(ctx),
+            occurred_at=ctx.event_time,
+            encounter=common.encounter(ctx, pv1),
+            payload=Payload(
+                appointment=appointment,
+                notes=tuple(n for n in (common.note_text(s) for s in m.all("NTE")) if n),
+            ),
+        )
+    ]
 
 
 def _person(aip) -> str | None:

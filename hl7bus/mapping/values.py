@@ -178,8 +178,12 @@ def addresses(seg: Segment, n: int) -> tuple[Address, ...]:
         c = _raw(seg, n, rep)
         lines = tuple(v for v in (_part(seg, c, 1), _part(seg, c, 2)) if v)
         address = Address(
-            lines=lines, city=_part(seg, c, 3), state=_part(seg, c, 4), postal_code=_part(seg, c, 5),
-            country=_part(seg, c, 6), use=_part(seg, c, 7),
+            lines=lines,
+            city=_part(seg, c, 3),
+            state=_part(seg, c, 4),
+            postal_code=_part(seg, c, 5),
+            country=_part(seg, c, 6),
+            use=_part(seg, c, 7),
         )
         if lines or address.city or address.state or address.postal_code or address.country:
             found.append(address)
@@ -205,8 +209,7 @@ def provider(seg: Segment, n: int, rep: int = 0) -> Provider | None:
     c = _raw(seg, n, rep)
     if not c:
         return None
-    parts = (_part(seg, c, 1), _part(seg, c, 2), _part(seg, c, 3), _part(seg, c, 6),
-             _hd(seg, c, 9))
+    parts = (_part(seg, c, 1), _part(seg, c, 2), _part(seg, c, 3), _part(seg, c, 6), _hd(seg, c, 9))
     if not any(parts):
         return None
     return Provider(*parts)
@@ -217,13 +220,25 @@ def location(seg: Segment, n: int) -> Location | None:
     c = _raw(seg, n, 0)
     if not c:
         return None
-    parts = (_hd(seg, c, 4), _part(seg, c, 1), _part(seg, c, 2), _part(seg, c, 3),
-             _part(seg, c, 7), _part(seg, c, 8))
+    parts = (
+        _hd(seg, c, 4),
+        _part(seg, c, 1),
+        _part(seg, c, 2),
+        _part(seg, c, 3),
+        _part(seg, c, 7),
+        _part(seg, c, 8),
+    )
     if not any(parts):
         return None
     facility, point_of_care, room, bed, building, floor = parts
-    return Location(facility=facility, point_of_care=point_of_care, room=room, bed=bed,
-                    building=building, floor=floor)
+    return Location(
+        facility=facility,
+        point_of_care=point_of_care,
+        room=room,
+        bed=bed,
+        building=building,
+        floor=floor,
+    )
 
 
 _NOTHING = (None, None, None)
@@ -269,10 +284,7 @@ def each_whole(seg: Segment, n: int) -> list[str]:
 
 def is_plain(raw: str, seg: Segment) -> bool:
     """Whether a raw value holds no separator and no escape: it reads as written."""
-    for char in seg.encoding.specials:
-        if char in raw:
-            return False
-    return True
+    return all(char not in raw for char in seg.encoding.specials)
 
 
 def plain(seg: Segment, n: int) -> str | None:

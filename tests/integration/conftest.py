@@ -103,16 +103,23 @@ def start_mllp(bus_topics: BusTopics, tmp_path: Path) -> Iterator[Callable[..., 
 
     def start(**settings: str) -> RunningConnector:
         port, metrics_port = free_port(), free_port()
-        env = {**os.environ, **bus_topics.env(),
-               "HL7BUS_MLLP_PORT": str(port), "HL7BUS_MLLP_METRICS_PORT": str(metrics_port),
-               **settings}
+        env = {
+            **os.environ,
+            **bus_topics.env(),
+            "HL7BUS_MLLP_PORT": str(port),
+            "HL7BUS_MLLP_METRICS_PORT": str(metrics_port),
+            **settings,
+        }
         log = tmp_path / f"mllp-{len(started)}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "hl7bus.cli", "connector", "mllp"],
-            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
-        running = RunningConnector(process, log, port=int(env["HL7BUS_MLLP_PORT"]),
-                                   metrics_port=metrics_port, env=env)
+        running = RunningConnector(
+            process, log, port=int(env["HL7BUS_MLLP_PORT"]), metrics_port=metrics_port, env=env
+        )
         started.append(running)
         _wait_for_port(running.port, process, log)
         return running
@@ -130,8 +137,14 @@ class Record:
     offset: int
 
 
-def read_topic(bus_topics: BusTopics, topic: str, *, at_least: int = 0,
-               timeout: float = 30.0, quiet_s: float = 2.0) -> list[Record]:
+def read_topic(
+    bus_topics: BusTopics,
+    topic: str,
+    *,
+    at_least: int = 0,
+    timeout: float = 30.0,
+    quiet_s: float = 2.0,
+) -> list[Record]:
     """Every record of ``topic`` from the beginning, decoded with confluent-kafka's own
     AvroDeserializer.  Waits until ``at_least`` records arrived and then ``quiet_s`` passes
     with nothing new (or ``timeout``)."""

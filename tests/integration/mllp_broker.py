@@ -21,14 +21,21 @@ class SpareKafka:
     def __init__(self, home: Path) -> None:
         cached = DevStackSettings()  # where `hl7bus dev up` keeps the jars
         self.settings = DevStackSettings(
-            home=home, kafka_port=free_port(), controller_port=free_port(),
-            registry_port=free_port(), registry_management_port=free_port(),
+            home=home,
+            kafka_port=free_port(),
+            controller_port=free_port(),
+            registry_port=free_port(),
+            registry_management_port=free_port(),
             start_timeout_s=90,
         )
         self.stack = LocalStack(self.settings)
         self.libs = artifacts.ensure_kafka(cached)
-        self.java = find_java(KAFKA_MIN_JAVA, explicit=cached.java_home, purpose="Apache Kafka",
-                              setting="HL7BUS_DEV_JAVA_HOME")
+        self.java = find_java(
+            KAFKA_MIN_JAVA,
+            explicit=cached.java_home,
+            purpose="Apache Kafka",
+            setting="HL7BUS_DEV_JAVA_HOME",
+        )
 
     @property
     def bootstrap_servers(self) -> str:

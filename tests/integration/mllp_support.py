@@ -30,8 +30,10 @@ from hl7bus.profiles import load_profiles
 
 from paths import CORPUS
 
-CORPUS_FILES: list[Path] = [*sorted(CORPUS.glob("*.hl7")),
-                             *sorted((CORPUS / "malformed").glob("*.hl7"))]
+CORPUS_FILES: list[Path] = [
+    *sorted(CORPUS.glob("*.hl7")),
+    *sorted((CORPUS / "malformed").glob("*.hl7")),
+]
 MLLP_SEND = Path(sys.executable).parent / "mllp_send"
 
 # -- messages and what must become of them --------------------------------------------------------
@@ -42,7 +44,7 @@ def set_control_id(raw: bytes, control_id: str) -> bytes:
     start = raw.find(b"MSH")
     if start < 0 or len(raw) < start + 4:
         return raw
-    sep = raw[start + 3:start + 4]
+    sep = raw[start + 3 : start + 4]
     line_end = len(raw)
     for stop in (b"\r", b"\n"):
         at = raw.find(stop, start)
@@ -54,7 +56,7 @@ def set_control_id(raw: bytes, control_id: str) -> bytes:
         if at < 0:
             return raw
     end = raw.find(sep, at + 1, line_end)
-    changed = raw[:at + 1] + control_id.encode() + raw[end if end >= 0 else line_end:]
+    changed = raw[: at + 1] + control_id.encode() + raw[end if end >= 0 else line_end :]
     return changed if read_envelope(changed).control_id == control_id else raw
 
 
@@ -80,16 +82,29 @@ def expect(name: str, wire: bytes) -> Expected:
     try:
         events = translate(wire, _PROFILES).events
     except MessageError as error:
-        return Expected(name, wire, envelope.control_id, ack_code(envelope, error).value,
-                        error_code=error.code.text)
-    return Expected(name, wire, envelope.control_id, ack_code(envelope, None).value,
-                    tuple(e.event_id for e in events), tuple(e.patient.key for e in events),
-                    family_names=tuple(e.patient.name.family for e in events
-                                       if e.patient.name and e.patient.name.family))
+        return Expected(
+            name,
+            wire,
+            envelope.control_id,
+            ack_code(envelope, error).value,
+            error_code=error.code.text,
+        )
+    return Expected(
+        name,
+        wire,
+        envelope.control_id,
+        ack_code(envelope, None).value,
+        tuple(e.event_id for e in events),
+        tuple(e.patient.key for e in events),
+        family_names=tuple(
+            e.patient.name.family for e in events if e.patient.name and e.patient.name.family
+        ),
+    )
 
 
-def day_of_messages(tag: str, count: int, start: int = 0,
-                    files: list[Path] | None = None) -> list[Expected]:
+def day_of_messages(
+    tag: str, count: int, start: int = 0, files: list[Path] | None = None
+) -> list[Expected]:
     """``count`` corpus messages, cycling through the corpus, each copy with MSH-10
     ``<tag><n>`` where its header has one (so resent copies of a file stay distinct)."""
     files = files or CORPUS_FILES
@@ -140,15 +155,17 @@ def acks_in(stream: bytes) -> list[Ack]:
 # -- senders -----------------------------------------------------------------------------------
 
 
-def run_mllp_send(port: int, messages: list[Expected], folder: Path, name: str
-                  ) -> subprocess.Popen:
+def run_mllp_send(port: int, messages: list[Expected], folder: Path, name: str) -> subprocess.Popen:
     """python-hl7's ``mllp_send`` on one connection, over a file of MLLP-framed messages;
     its stdout (every ACK, in order) goes to ``folder/name.acks``."""
     stream = folder / f"{name}.mllp"
     stream.write_bytes(b"".join(frame(m.wire) for m in messages))
     out = (folder / f"{name}.acks").open("wb")
-    return subprocess.Popen([str(MLLP_SEND), "-f", str(stream), "-p", str(port), "127.0.0.1"],
-                            stdout=out, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [str(MLLP_SEND), "-f", str(stream), "-p", str(port), "127.0.0.1"],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
 
 
 class Peer:
@@ -199,8 +216,9 @@ class Peer:
             return True
 
 
-def wait_for(condition: Callable[[], object], timeout: float, what: str,
-             interval: float = 0.1) -> object:
+def wait_for(
+    condition: Callable[[], object], timeout: float, what: str, interval: float = 0.1
+) -> object:
     """Poll ``condition`` until it returns something true; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -245,8 +263,11 @@ def log_entries(text: str) -> list[dict]:
 
 
 def logged(text: str, msg: str, **fields: object) -> list[dict]:
-    return [e for e in log_entries(text)
-            if msg in e["msg"] and all(e.get(k) == v for k, v in fields.items())]
+    return [
+        e
+        for e in log_entries(text)
+        if msg in e["msg"] and all(e.get(k) == v for k, v in fields.items())
+    ]
 
 
 def assert_no_patient_data(text: str, secrets: Iterable[str]) -> None:
@@ -254,8 +275,9 @@ def assert_no_patient_data(text: str, secrets: Iterable[str]) -> None:
         assert secret not in text, f"patient data {secret!r} in the connector's log"
 
 
-def patient_message(control_id: str, family: str, given: str, mrn: str = "MRN-4711",
-                    facility: str = "GENHOSP") -> bytes:
+def patient_message(
+    control_id: str, family: str, given: str, mrn: str = "MRN-4711", facility: str = "GENHOSP"
+) -> bytes:
     """An ADT^A01 for one named patient: the name must never reach a log line."""
     return (
         f"MSH|^~\\&|ADT|{facility}|HL7BUS|HUB|20261128101500+0100||ADT^A01^ADT_A01|"
@@ -285,14 +307,17 @@ class Stored:
     dlq: list
 
     @classmethod
-    def read(cls, bus_topics, *, raw: int = 0, events: int = 0, dlq: int = 0,
-             timeout: float = 60.0) -> Stored:
+    def read(
+        cls, bus_topics, *, raw: int = 0, events: int = 0, dlq: int = 0, timeout: float = 60.0
+    ) -> Stored:
         from conftest import read_topic
 
         topics = bus_topics.topics
-        return cls(read_topic(bus_topics, topics.raw, at_least=raw, timeout=timeout),
-                   read_topic(bus_topics, topics.events, at_least=events, timeout=timeout),
-                   read_topic(bus_topics, topics.dlq, at_least=dlq, timeout=timeout))
+        return cls(
+            read_topic(bus_topics, topics.raw, at_least=raw, timeout=timeout),
+            read_topic(bus_topics, topics.events, at_least=events, timeout=timeout),
+            read_topic(bus_topics, topics.dlq, at_least=dlq, timeout=timeout),
+        )
 
     def check_accepted(self, bus_topics, accepted: Iterable[Expected]) -> None:
         """Each message is on the raw topic with its bytes, and each of its events is on the
@@ -303,7 +328,8 @@ class Stored:
         for message in accepted:
             copies = raw_by_id.get(message.control_id, [])
             assert any(r.value["raw"] == message.wire for r in copies), (
-                f"{message.name} ({message.control_id}) got AA but is not on the raw topic")
+                f"{message.name} ({message.control_id}) got AA but is not on the raw topic"
+            )
             for event_id, key in zip(message.event_ids, message.patient_keys, strict=True):
                 found = events_by_id.get(event_id)
                 assert found, f"event {event_id} of {message.name} got AA but is not on Kafka"
@@ -343,8 +369,16 @@ class Sender(threading.Thread):
     connection (reconnecting) until it gets AA; without, it stops at the first lost
     connection.  Gives up at ``deadline`` (time.monotonic)."""
 
-    def __init__(self, port: int, messages: list[Expected], deadline: float, *,
-                 resend: bool = True, pause: float = 0.0, retry_pause: float = 0.2) -> None:
+    def __init__(
+        self,
+        port: int,
+        messages: list[Expected],
+        deadline: float,
+        *,
+        resend: bool = True,
+        pause: float = 0.0,
+        retry_pause: float = 0.2,
+    ) -> None:
         super().__init__(daemon=True)
         self.port = port
         self.messages = messages

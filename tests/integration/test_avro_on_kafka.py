@@ -66,8 +66,12 @@ def test_raw_message_round_trips_in_confluent_wire_format(
 
     producer = Producer(producer_config(kafka_settings))
     delivered = []
-    producer.produce(topic, key=b"GENHOSP|CTRL-1", value=value,
-                     on_delivery=lambda err, msg: delivered.append((err, msg)))
+    producer.produce(
+        topic,
+        key=b"GENHOSP|CTRL-1",
+        value=value,
+        on_delivery=lambda err, msg: delivered.append((err, msg)),
+    )
     assert producer.flush(30) == 0
     assert delivered and delivered[0][0] is None
 

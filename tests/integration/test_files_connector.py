@@ -24,34 +24,44 @@ from conftest import BusTopics, ConnectorProcess, free_port, read_topic
 
 pytestmark = pytest.mark.integration
 
-CORPUS = Path(os.environ.get("HL7BUS_CORPUS", Path(__file__).resolve().parents[3] / "shared"
-                             / "corpus"))
+CORPUS = Path(
+    os.environ.get("HL7BUS_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus")
+)
 
 SETTLE_S = 1.0
 
 
 def adt(control_id: str, mrn: str = "111", event: str = "A01") -> bytes:
-    return (f"MSH|^~\\&|REG|GENHOSP|BUS|HOSP|20240115103000||ADT^{event}|{control_id}|P|2.5\r"
-            f"EVN|{event}|20240115103000\r"
-            f"PID|1||{mrn}^^^GENHOSP^MR||Doe^Jane||19800101|F\r"
-            "PV1|1|I|WARD^12^A\r").encode()
+    return (
+        f"MSH|^~\\&|REG|GENHOSP|BUS|HOSP|20240115103000||ADT^{event}|{control_id}|P|2.5\r"
+        f"EVN|{event}|20240115103000\r"
+        f"PID|1||{mrn}^^^GENHOSP^MR||Doe^Jane||19800101|F\r"
+        "PV1|1|I|WARD^12^A\r"
+    ).encode()
 
 
 def oru(control_id: str, mrn: str = "111") -> bytes:
-    return (f"MSH|^~\\&|LAB|GENHOSP|BUS|HOSP|20240115113000||ORU^R01|{control_id}|P|2.5\r"
-            f"PID|1||{mrn}^^^GENHOSP^MR||Doe^Jane\r"
-            "OBR|1|P1|F1|2345-7^Glucose^LN|||20240115110000\r"
-            "OBX|1|NM|2345-7^Glucose^LN||5.4|mmol/L|3.9-6.1|N|||F\r").encode()
+    return (
+        f"MSH|^~\\&|LAB|GENHOSP|BUS|HOSP|20240115113000||ORU^R01|{control_id}|P|2.5\r"
+        f"PID|1||{mrn}^^^GENHOSP^MR||Doe^Jane\r"
+        "OBR|1|P1|F1|2345-7^Glucose^LN|||20240115110000\r"
+        "OBX|1|NM|2345-7^Glucose^LN||5.4|mmol/L|3.9-6.1|N|||F\r"
+    ).encode()
 
 
 def unsupported(control_id: str) -> bytes:
-    return (f"MSH|^~\\&|REG|GENHOSP|BUS|HOSP|20240115103000||ZZZ^Z99|{control_id}|P|2.5\r"
-            "PID|1||111^^^GENHOSP^MR\r").encode()
+    return (
+        f"MSH|^~\\&|REG|GENHOSP|BUS|HOSP|20240115103000||ZZZ^Z99|{control_id}|P|2.5\r"
+        "PID|1||111^^^GENHOSP^MR\r"
+    ).encode()
 
 
 def batch(*messages: bytes) -> bytes:
-    return (b"FHS|^~\\&|REG|GENHOSP\rBHS|^~\\&|REG|GENHOSP\r" + b"".join(messages)
-            + f"BTS|{len(messages)}\rFTS|1\r".encode())
+    return (
+        b"FHS|^~\\&|REG|GENHOSP\rBHS|^~\\&|REG|GENHOSP\r"
+        + b"".join(messages)
+        + f"BTS|{len(messages)}\rFTS|1\r".encode()
+    )
 
 
 def mllp_capture(*messages: bytes) -> bytes:
@@ -108,13 +118,20 @@ def start_files(bus_topics: BusTopics, tmp_path: Path) -> Iterator[Callable[...,
         directory = directory or tmp_path / "inbox"
         directory.mkdir(exist_ok=True)
         metrics_port = free_port()
-        env = {**os.environ, **bus_topics.env(),
-               "HL7BUS_FILES_SETTLE_S": str(SETTLE_S), "HL7BUS_FILES_POLL_INTERVAL_S": "0.1",
-               "HL7BUS_FILES_METRICS_PORT": str(metrics_port), **settings}
+        env = {
+            **os.environ,
+            **bus_topics.env(),
+            "HL7BUS_FILES_SETTLE_S": str(SETTLE_S),
+            "HL7BUS_FILES_POLL_INTERVAL_S": "0.1",
+            "HL7BUS_FILES_METRICS_PORT": str(metrics_port),
+            **settings,
+        }
         log = tmp_path / f"files-{len(started)}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "hl7bus.cli", "connector", "files", str(directory)],
-            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         running = FilesConnector(process, log, directory=directory, metrics_port=metrics_port)
         started.append(running)
@@ -136,8 +153,10 @@ def stored_count(bus_topics: BusTopics, topic: str) -> int:
     consumer = Consumer(consumer_config(bus_topics.kafka, "test-watermarks"))
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in partitions)
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        )
     finally:
         consumer.close()
 
@@ -156,8 +175,9 @@ def test_files_become_records_and_are_filed_only_once_stored(start_files, bus_to
     # The moment the file is filed, Kafka already holds its raw record and its event.
     assert (stored_count(bus_topics, topics.raw), stored_count(bus_topics, topics.events)) == (1, 1)
 
-    connector.drop("batch.hl7",
-                   batch(adt("B-1", "222"), oru("B-2", "222"), adt("B-3", "333", "A03")))
+    connector.drop(
+        "batch.hl7", batch(adt("B-1", "222"), oru("B-2", "222"), adt("B-3", "333", "A03"))
+    )
     batched = connector.wait_filed("batch.hl7")
     assert stored_count(bus_topics, topics.raw) == 4
 
@@ -176,14 +196,17 @@ def test_files_become_records_and_are_filed_only_once_stored(start_files, bus_to
 
     results = sidecar(mixed)["results"]
     assert [(r["control_id"], r["outcome"], r["error_code"]) for r in results] == [
-        ("M-1", "translated", None), ("BAD-1", "dead_letter", "unsupported message type"),
-        ("M-3", "translated", None)]
+        ("M-1", "translated", None),
+        ("BAD-1", "dead_letter", "unsupported message type"),
+        ("M-3", "translated", None),
+    ]
     assert sidecar(batched)["translated"] == 3 and sidecar(batched)["dead_letter"] == 0
     assert sidecar(single)["filed_as"] == "done/single.hl7"
 
     raw = read_topic(bus_topics, topics.raw, at_least=9)
     assert sorted(r.value["message_control_id"] for r in raw) == sorted(
-        ["ADT-1", "B-1", "B-2", "B-3", "M-1", "BAD-1", "M-3", "F-1", "F-2"])
+        ["ADT-1", "B-1", "B-2", "B-3", "M-1", "BAD-1", "M-3", "F-1", "F-2"]
+    )
     assert {r.value["connector"] for r in raw} == {"files:files"}
     assert {r.value["peer"] for r in raw} == {"single.hl7", "batch.hl7", "mixed.hl7", "framed.hl7"}
 
@@ -193,8 +216,10 @@ def test_files_become_records_and_are_filed_only_once_stored(start_files, bus_to
     raw_at = {(r.partition, r.offset): r.value["message_control_id"] for r in raw}
     for event in events:  # every event points at its message's raw record
         source = event.value["source"]
-        assert raw_at[(source["raw_partition"], source["raw_offset"])] == (
-            source["message_control_id"])
+        assert (
+            raw_at[(source["raw_partition"], source["raw_offset"])]
+            == (source["message_control_id"])
+        )
 
     (dead,) = read_topic(bus_topics, topics.dlq, at_least=1)
     assert dead.value["raw"] == bad
@@ -228,7 +253,7 @@ def test_a_file_written_slowly_is_not_picked_up_half_written(start_files, bus_to
     connector = start_files()
     data = adt("S-1", "555") + oru("S-2", "555") + adt("S-3", "555", "A03")
     path = connector.directory / "slow.hl7"
-    pieces = [data[i:i + 40] for i in range(0, len(data), 40)]
+    pieces = [data[i : i + 40] for i in range(0, len(data), 40)]
     with path.open("wb") as handle:
         for piece in pieces:  # one piece every 0.3 s: never still for the settle interval
             handle.write(piece)
@@ -240,7 +265,8 @@ def test_a_file_written_slowly_is_not_picked_up_half_written(start_files, bus_to
     assert connector.wait_filed("slow.hl7").parent.name == "done"
     raw = read_topic(bus_topics, bus_topics.topics.raw, at_least=3)
     assert [r.value["raw"] for r in sorted(raw, key=lambda r: r.value["message_control_id"])] == (
-        split_messages(data))
+        split_messages(data)
+    )
     assert stored_count(bus_topics, bus_topics.topics.dlq) == 0
 
 
@@ -252,17 +278,25 @@ def test_temporary_and_hidden_files_are_left_alone(start_files, bus_topics):
     connector.wait_filed("real.hl7")
     time.sleep(SETTLE_S * 2)
     assert sorted(p.name for p in connector.directory.iterdir() if p.is_file()) == [
-        ".upload.hl7", "upload.hl7.part", "upload.hl7.tmp"]
+        ".upload.hl7",
+        "upload.hl7.part",
+        "upload.hl7.tmp",
+    ]
     assert stored_count(bus_topics, bus_topics.topics.raw) == 1
 
 
 def test_without_kafka_the_file_stays_and_is_sent_again_later(start_files, bus_topics, tmp_path):
     inbox = tmp_path / "inbox"
-    nowhere = start_files(inbox, HL7BUS_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
-                          HL7BUS_FILES_STORE_TIMEOUT_S="1", HL7BUS_FILES_RETRY_INITIAL_S="0.5")
+    nowhere = start_files(
+        inbox,
+        HL7BUS_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+        HL7BUS_FILES_STORE_TIMEOUT_S="1",
+        HL7BUS_FILES_RETRY_INITIAL_S="0.5",
+    )
     nowhere.drop("waiting.hl7", adt("W-1") + oru("W-2"))
     assert wait_for(lambda: nowhere.log_text().count("file not stored") >= 2, 30), (
-        nowhere.log_text())
+        nowhere.log_text()
+    )
     assert (inbox / "waiting.hl7").exists()
     assert not any(any((inbox / folder).iterdir()) for folder in ("done", "error"))
     assert nowhere.stop() == 0

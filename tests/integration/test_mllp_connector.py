@@ -30,8 +30,9 @@ ACCEPTED = {"AA", "CA"}
 def _send_all(port: int, connections: dict[str, list[Expected]], folder: Path) -> None:
     """One ``mllp_send`` process per connection, all at once; each must get one ACK per
     message, in order, answering that message."""
-    senders = {name: run_mllp_send(port, messages, folder, name)
-               for name, messages in connections.items()}
+    senders = {
+        name: run_mllp_send(port, messages, folder, name) for name, messages in connections.items()
+    }
     for name, process in senders.items():
         assert process.wait(timeout=120) == 0, (folder / f"{name}.acks").read_text("latin-1")
     for name, messages in connections.items():
@@ -52,8 +53,10 @@ def _check_order(connections: dict[str, list[Expected]], events: list) -> int:
         for key, records in group_by(mine, lambda r: r.key).items():
             assert len({r.partition for r in records}) == 1, key
             records.sort(key=lambda r: r.offset)
-            sent = [(position[r.value["source"]["message_control_id"]], r.value["event_index"])
-                    for r in records]
+            sent = [
+                (position[r.value["source"]["message_control_id"]], r.value["event_index"])
+                for r in records
+            ]
             assert sent == sorted(sent), f"events of {key!r} out of send order"
             checked += len({n for n, _ in sent}) > 1
     return checked
@@ -105,5 +108,7 @@ def test_a_day_of_messages_on_one_connection_and_on_several(start_mllp, bus_topi
     for entry in log_entries(log):
         line = json.dumps(entry, ensure_ascii=False)
         assert not [n for n in names if n in line], f"patient name in the log: {line}"
-    print(f"\n{len(sent)} messages on 5 connections in {elapsed:.1f} s "
-          f"({len(sent) / elapsed:.0f}/s), {n_events} events, {len(rejected)} rejected")
+    print(
+        f"\n{len(sent)} messages on 5 connections in {elapsed:.1f} s "
+        f"({len(sent) / elapsed:.0f}/s), {n_events} events, {len(rejected)} rejected"
+    )

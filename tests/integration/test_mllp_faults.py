@@ -83,9 +83,14 @@ def test_broker_down_gives_AE_never_AA_and_resent_messages_are_all_stored(
     down_since = time.monotonic()
     # Each sender's message in flight now fails; wait until every sender has had an AE
     # for a message it sent after the broker had gone.
-    wait_for(lambda: all(any(x.sent_at >= down_since and x.ack.code == "AE"
-                             for x in s.exchanges) for s in senders), 30,
-             "an AE on every connection")
+    wait_for(
+        lambda: all(
+            any(x.sent_at >= down_since and x.ack.code == "AE" for x in s.exchanges)
+            for s in senders
+        ),
+        30,
+        "an AE on every connection",
+    )
     back_at = time.monotonic()
     spare_kafka.start()
     _join(senders, timeout=deadline - time.monotonic())
@@ -98,7 +103,8 @@ def test_broker_down_gives_AE_never_AA_and_resent_messages_are_all_stored(
         assert b"207^not stored" in x.ack.raw
     assert all(s.finished for s in senders), "a sender never got its AA after the broker came back"
     assert sorted(m.control_id for s in senders for m in s.accepted()) == sorted(
-        m.control_id for m in messages)
+        m.control_id for m in messages
+    )
 
     stored = _check_all_accepted_are_stored(spare_bus, senders)
     resent = {x.message.control_id for x in exchanges if x.ack.code == "AE"}
@@ -109,8 +115,10 @@ def test_broker_down_gives_AE_never_AA_and_resent_messages_are_all_stored(
     assert metric(port, "hl7bus_store_failures_total") >= len(while_down)
     assert metric(port, "hl7bus_messages_total", ack="AE") >= len(while_down)
     assert logged(connector.log_text(), "message not stored")
-    print(f"\n{len(while_down)} AE while down, {len(raw_ids) - len(set(raw_ids))} duplicate raw "
-          f"records, {len(stored.events)} event records for {len(messages)} messages")
+    print(
+        f"\n{len(while_down)} AE while down, {len(raw_ids) - len(set(raw_ids))} duplicate raw "
+        f"records, {len(stored.events)} event records for {len(messages)} messages"
+    )
 
 
 def test_killed_connector_loses_nothing_it_acknowledged(start_mllp, spare_bus):
@@ -136,12 +144,14 @@ def test_killed_connector_loses_nothing_it_acknowledged(start_mllp, spare_bus):
 
 def test_sigterm_drains_answered_messages_and_exits_zero(start_mllp, spare_bus):
     drain_timeout = 5.0
-    connector = start_mllp(**_connector_env(
-        spare_bus, HL7BUS_MLLP_DRAIN_TIMEOUT_S=str(drain_timeout)))
+    connector = start_mllp(
+        **_connector_env(spare_bus, HL7BUS_MLLP_DRAIN_TIMEOUT_S=str(drain_timeout))
+    )
     messages = good_messages("DRN-", 400)
     deadline = time.monotonic() + 60
-    senders = [Sender(connector.port, messages[i::4], deadline, resend=False, pause=0.02)
-               for i in range(4)]
+    senders = [
+        Sender(connector.port, messages[i::4], deadline, resend=False, pause=0.02) for i in range(4)
+    ]
     for sender in senders:
         sender.start()
     wait_for(lambda: _accepted_count(senders) >= 40, 30, "the first AAs")

@@ -64,8 +64,11 @@ class GoodSender(threading.Thread):
     def stop(self, after: int = 5) -> None:
         """Stop once ``after`` more messages were answered (on the same connection)."""
         wanted = len(self.acks) + after
-        wait_for(lambda: len(self.acks) >= wanted or not self.is_alive(), 30,
-                 f"{after} more AAs for the good sender")
+        wait_for(
+            lambda: len(self.acks) >= wanted or not self.is_alive(),
+            30,
+            f"{after} more AAs for the good sender",
+        )
         self._halt.set()
         self.join(30)
         assert not self.is_alive()
@@ -93,8 +96,13 @@ def test_garbage_is_skipped_or_rejected_and_the_connector_keeps_serving(start_ml
     assert len(expected_frames) > 50
     with Peer(connector.port) as peer:
         peer.send_raw(unframed)
-        wait_for(lambda: metric(connector.metrics_port, "hl7bus_mllp_skipped_bytes_total")
-                 == len(unframed), 20, "the unframed garbage to be skipped")
+        wait_for(
+            lambda: (
+                metric(connector.metrics_port, "hl7bus_mllp_skipped_bytes_total") == len(unframed)
+            ),
+            20,
+            "the unframed garbage to be skipped",
+        )
         peer.send_raw(framed)
         acks = [peer.read_ack() for _ in expected_frames]
         assert {a.code for a in acks} == {"AR"}
@@ -105,9 +113,11 @@ def test_garbage_is_skipped_or_rejected_and_the_connector_keeps_serving(start_ml
 
     stored = Stored.read(bus_topics, dlq=len(expected_frames), raw=len(good.acks) + 1)
     assert sorted(r.value["raw"] for r in stored.dlq) == sorted(f.payload for f in expected_frames)
-    assert {r.value["error_code"] for r in stored.dlq} <= {"not an HL7 message",
-                                                           "bad encoding characters",
-                                                           "segment sequence error"}
+    assert {r.value["error_code"] for r in stored.dlq} <= {
+        "not an HL7 message",
+        "bad encoding characters",
+        "segment sequence error",
+    }
     port = connector.metrics_port
     assert metric(port, "hl7bus_mllp_skipped_bytes_total") == len(unframed) + decoder.skipped_bytes
     assert metric(port, "hl7bus_messages_total", ack="AR") == len(expected_frames)
@@ -244,8 +254,9 @@ def test_a_thousand_idle_connections_are_limited_then_closed(start_mllp):
     if soft < 4096:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(4096, hard), hard))
     limit, idle_s = 200, 4.0
-    connector = start_mllp(HL7BUS_MLLP_MAX_CONNECTIONS=str(limit),
-                           HL7BUS_MLLP_IDLE_TIMEOUT_S=str(idle_s))
+    connector = start_mllp(
+        HL7BUS_MLLP_MAX_CONNECTIONS=str(limit), HL7BUS_MLLP_IDLE_TIMEOUT_S=str(idle_s)
+    )
     socks = []
     try:
         opened = time.monotonic()

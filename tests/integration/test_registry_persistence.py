@@ -27,8 +27,12 @@ def _free_port() -> int:
 
 def test_schema_id_resolves_after_registry_restart(bus, unique_name, tmp_path: Path):
     settings = DevStackSettings()
-    java = find_java(REGISTRY_MIN_JAVA, explicit=settings.registry_java_home,
-                     purpose="Apicurio Registry", setting="HL7BUS_DEV_REGISTRY_JAVA_HOME")
+    java = find_java(
+        REGISTRY_MIN_JAVA,
+        explicit=settings.registry_java_home,
+        purpose="Apicurio Registry",
+        setting="HL7BUS_DEV_REGISTRY_JAVA_HOME",
+    )
     home = artifacts.ensure_registry(settings)
     port, management_port = _free_port(), _free_port()
     url = f"http://127.0.0.1:{port}/apis/ccompat/v7"
@@ -37,9 +41,16 @@ def test_schema_id_resolves_after_registry_restart(bus, unique_name, tmp_path: P
 
     def start() -> None:
         start_registry_process(
-            proc, java, home, host="127.0.0.1", port=port, management_port=management_port,
-            bootstrap_servers=bus.bootstrap_servers, heap="256m",
-            journal_topic=journal, snapshots_topic=journal + "-snapshots",
+            proc,
+            java,
+            home,
+            host="127.0.0.1",
+            port=port,
+            management_port=management_port,
+            bootstrap_servers=bus.bootstrap_servers,
+            heap="256m",
+            journal_topic=journal,
+            snapshots_topic=journal + "-snapshots",
         )
         wait_for_registry(proc, url, timeout_s=180)
 
@@ -47,7 +58,9 @@ def test_schema_id_resolves_after_registry_restart(bus, unique_name, tmp_path: P
         start()
         client = serde.registry_client(RegistrySettings(url=url))
         subject = unique_name("events") + "-value"
-        schema_id = client.register_schema(subject, Schema(serde.schema_text("ClinicalEvent"), "AVRO"))
+        schema_id = client.register_schema(
+            subject, Schema(serde.schema_text("ClinicalEvent"), "AVRO")
+        )
         assert proc.stop()
         assert not proc.running()
 

@@ -18,20 +18,29 @@ pytestmark = pytest.mark.integration
 
 
 def adt(control_id: str, mrn: str = "111") -> str:
-    return (f"MSH|^~\\&|REG|GENHOSP|BUS|HOSP|20240115103000||ADT^A01|{control_id}|P|2.5\r"
-            "EVN|A01|20240115103000\r"
-            f"PID|1||{mrn}^^^GENHOSP^MR||Doe^Jane||19800101|F\r"
-            "PV1|1|I|WARD^12^A\r")
+    return (
+        f"MSH|^~\\&|REG|GENHOSP|BUS|HOSP|20240115103000||ADT^A01|{control_id}|P|2.5\r"
+        "EVN|A01|20240115103000\r"
+        f"PID|1||{mrn}^^^GENHOSP^MR||Doe^Jane||19800101|F\r"
+        "PV1|1|I|WARD^12^A\r"
+    )
 
 
 def unsupported(control_id: str) -> str:
-    return (f"MSH|^~\\&|REG|GENHOSP|BUS|HOSP|20240115103000||ZZZ^Z99|{control_id}|P|2.5\r"
-            "PID|1||111^^^GENHOSP^MR\r")
+    return (
+        f"MSH|^~\\&|REG|GENHOSP|BUS|HOSP|20240115103000||ZZZ^Z99|{control_id}|P|2.5\r"
+        "PID|1||111^^^GENHOSP^MR\r"
+    )
 
 
 def send(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hl7bus.cli", "send", *map(str, args)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "hl7bus.cli", "send", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_all_accepted_is_exit_0(start_mllp, bus_topics, tmp_path):
@@ -48,8 +57,7 @@ def test_a_rejected_message_is_exit_2_and_named(start_mllp, tmp_path):
     connector = start_mllp()
     first, second = tmp_path / "a.hl7", tmp_path / "b.hl7"
     first.write_text(adt("A-1") + unsupported("BAD-1"))
-    second.write_text("FHS|^~\\&|REG\rBHS|^~\\&|REG\r" + adt("B-1") + adt("B-2")
-                      + "BTS|2\rFTS|1\r")
+    second.write_text("FHS|^~\\&|REG\rBHS|^~\\&|REG\r" + adt("B-1") + adt("B-2") + "BTS|2\rFTS|1\r")
     done = send(first, second, "--port", connector.port)
     assert done.returncode == 2, done.stderr
     lines = done.stdout.splitlines()
@@ -100,31 +108,51 @@ def _write(folder: Path, stem: str, cert, key) -> tuple[Path, Path]:
 
     cert_path, key_path = folder / f"{stem}.crt", folder / f"{stem}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path
 
 
-def _certificate(subject: str, key, issuer: str, issuer_key, *, ca: bool = False,
-                 usage=None, names=None):
+def _certificate(
+    subject: str, key, issuer: str, issuer_key, *, ca: bool = False, usage=None, names=None
+):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(_name(subject)).issuer_name(_name(issuer))
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-                       critical=False)
-        .add_extension(x509.KeyUsage(
-            digital_signature=not ca, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
-            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=not ca,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
     )
     if usage is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
@@ -142,17 +170,30 @@ def pki(tmp_path: Path) -> Pki:
     folder = tmp_path / "pki"
     folder.mkdir()
     ca_key, other_key = _key(), _key()
-    ca, _ = _write(folder, "ca", _certificate("hl7bus test CA", ca_key, "hl7bus test CA",
-                                              ca_key, ca=True), ca_key)
-    other, _ = _write(folder, "other-ca", _certificate("another CA", other_key, "another CA",
-                                                       other_key, ca=True), other_key)
+    ca, _ = _write(
+        folder,
+        "ca",
+        _certificate("hl7bus test CA", ca_key, "hl7bus test CA", ca_key, ca=True),
+        ca_key,
+    )
+    other, _ = _write(
+        folder,
+        "other-ca",
+        _certificate("another CA", other_key, "another CA", other_key, ca=True),
+        other_key,
+    )
     server_key, client_key = _key(), _key()
-    server = _certificate("127.0.0.1", server_key, "hl7bus test CA", ca_key,
-                          usage=ExtendedKeyUsageOID.SERVER_AUTH,
-                          names=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                 x509.DNSName("localhost")])
-    client = _certificate("REG GENHOSP", client_key, "hl7bus test CA", ca_key,
-                          usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    server = _certificate(
+        "127.0.0.1",
+        server_key,
+        "hl7bus test CA",
+        ca_key,
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        names=[x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
+    )
+    client = _certificate(
+        "REG GENHOSP", client_key, "hl7bus test CA", ca_key, usage=ExtendedKeyUsageOID.CLIENT_AUTH
+    )
     server_cert, server_key_path = _write(folder, "server", server, server_key)
     client_cert, client_key_path = _write(folder, "client", client, client_key)
     return Pki(ca, server_cert, server_key_path, client_cert, client_key_path, other)
@@ -160,16 +201,28 @@ def pki(tmp_path: Path) -> Pki:
 
 @pytest.fixture
 def mutual_tls(start_mllp, pki):
-    return start_mllp(HL7BUS_MLLP_TLS_CERT=str(pki.server_cert),
-                      HL7BUS_MLLP_TLS_KEY=str(pki.server_key),
-                      HL7BUS_MLLP_TLS_CLIENT_CA=str(pki.ca))
+    return start_mllp(
+        HL7BUS_MLLP_TLS_CERT=str(pki.server_cert),
+        HL7BUS_MLLP_TLS_KEY=str(pki.server_key),
+        HL7BUS_MLLP_TLS_CLIENT_CA=str(pki.ca),
+    )
 
 
 def test_mutual_tls_with_a_client_certificate(mutual_tls, pki, bus_topics, tmp_path):
     path = tmp_path / "good.hl7"
     path.write_text(adt("T-1") + adt("T-2"))
-    done = send(path, "--port", mutual_tls.port, "--tls", "--ca", pki.ca,
-                "--cert", pki.client_cert, "--key", pki.client_key)
+    done = send(
+        path,
+        "--port",
+        mutual_tls.port,
+        "--tls",
+        "--ca",
+        pki.ca,
+        "--cert",
+        pki.client_cert,
+        "--key",
+        pki.client_key,
+    )
     assert (done.returncode, done.stdout, done.stderr) == (0, "sent 2 messages: AA 2\n", "")
     raw = read_topic(bus_topics, bus_topics.topics.raw, at_least=2)
     assert sorted(r.value["message_control_id"] for r in raw) == ["T-1", "T-2"]
@@ -189,8 +242,18 @@ def test_a_client_without_a_certificate_is_refused(mutual_tls, pki, bus_topics, 
 def test_a_listener_the_client_does_not_trust_is_refused(mutual_tls, pki, tmp_path):
     path = tmp_path / "good.hl7"
     path.write_text(adt("U-1"))
-    done = send(path, "--port", mutual_tls.port, "--tls", "--ca", pki.other_ca,
-                "--cert", pki.client_cert, "--key", pki.client_key)
+    done = send(
+        path,
+        "--port",
+        mutual_tls.port,
+        "--tls",
+        "--ca",
+        pki.other_ca,
+        "--cert",
+        pki.client_cert,
+        "--key",
+        pki.client_key,
+    )
     assert done.returncode == 1
     assert "hl7bus: the TLS handshake with 127.0.0.1" in done.stderr
     assert "certificate verify failed" in done.stderr

@@ -47,11 +47,16 @@ def test_every_corpus_event_encodes_like_fastavro_and_decodes_back():
 
 
 EDGE_SCHEMA = {
-    "type": "record", "name": "Edge", "namespace": "t",
+    "type": "record",
+    "name": "Edge",
+    "namespace": "t",
     "fields": [
-        {"name": "l", "type": "long"}, {"name": "i", "type": "int"},
-        {"name": "d", "type": "double"}, {"name": "f", "type": "float"},
-        {"name": "b", "type": "boolean"}, {"name": "raw", "type": "bytes"},
+        {"name": "l", "type": "long"},
+        {"name": "i", "type": "int"},
+        {"name": "d", "type": "double"},
+        {"name": "f", "type": "float"},
+        {"name": "b", "type": "boolean"},
+        {"name": "raw", "type": "bytes"},
         {"name": "s", "type": "string"},
         {"name": "u", "type": ["null", "string", "long", {"type": "array", "items": "int"}]},
         {"name": "m", "type": {"type": "map", "values": ["null", "double"]}},
@@ -61,16 +66,63 @@ EDGE_SCHEMA = {
 }
 
 
-@pytest.mark.parametrize("record", [
-    {"l": 0, "i": 0, "d": 0.0, "f": 0.0, "b": False, "raw": b"", "s": "", "u": None, "m": {},
-     "e": "A", "again": None},
-    {"l": -(2**63), "i": 2**31 - 1, "d": -1.5e300, "f": 1.5, "b": True, "raw": b"\x00\xff",
-     "s": "Zoë 北京 \U0001f489", "u": "x", "m": {"k": 1.0, "n": None}, "e": "C", "again": "B"},
-    {"l": 2**63 - 1, "i": -(2**31), "d": 1e-300, "f": -2.0, "b": False, "raw": b"x" * 300,
-     "s": "y" * 200, "u": -64, "m": {"": None}, "e": "B", "again": "A"},
-    {"l": 63, "i": -65, "d": 3.0, "f": 0.25, "b": True, "raw": b"ab", "s": "s",
-     "u": [1, -1, 2**20], "m": {}, "e": "A", "again": None},
-])
+@pytest.mark.parametrize(
+    "record",
+    [
+        {
+            "l": 0,
+            "i": 0,
+            "d": 0.0,
+            "f": 0.0,
+            "b": False,
+            "raw": b"",
+            "s": "",
+            "u": None,
+            "m": {},
+            "e": "A",
+            "again": None,
+        },
+        {
+            "l": -(2**63),
+            "i": 2**31 - 1,
+            "d": -1.5e300,
+            "f": 1.5,
+            "b": True,
+            "raw": b"\x00\xff",
+            "s": "Zoë 北京 \U0001f489",
+            "u": "x",
+            "m": {"k": 1.0, "n": None},
+            "e": "C",
+            "again": "B",
+        },
+        {
+            "l": 2**63 - 1,
+            "i": -(2**31),
+            "d": 1e-300,
+            "f": -2.0,
+            "b": False,
+            "raw": b"x" * 300,
+            "s": "y" * 200,
+            "u": -64,
+            "m": {"": None},
+            "e": "B",
+            "again": "A",
+        },
+        {
+            "l": 63,
+            "i": -65,
+            "d": 3.0,
+            "f": 0.25,
+            "b": True,
+            "raw": b"ab",
+            "s": "s",
+            "u": [1, -1, 2**20],
+            "m": {},
+            "e": "A",
+            "again": None,
+        },
+    ],
+)
 def test_edge_values_match_fastavro(record):
     ours = compile_writer(EDGE_SCHEMA)(record)
     theirs = io.BytesIO()

@@ -15,8 +15,14 @@ import pytest
 HL7BUS = [sys.executable, "-m", "hl7bus.cli"]
 
 
-PORT_SETTINGS = ("KAFKA_PORT", "CONTROLLER_PORT", "REGISTRY_PORT", "REGISTRY_MANAGEMENT_PORT",
-                 "MLLP_PORT", "MLLP_METRICS_PORT")
+PORT_SETTINGS = (
+    "KAFKA_PORT",
+    "CONTROLLER_PORT",
+    "REGISTRY_PORT",
+    "REGISTRY_MANAGEMENT_PORT",
+    "MLLP_PORT",
+    "MLLP_METRICS_PORT",
+)
 
 
 def _dev_up(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -24,8 +30,14 @@ def _dev_up(home: Path, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("HL7BUS_DEV_")}
     full_env.update({f"HL7BUS_DEV_{name}": str(_free_port()) for name in PORT_SETTINGS})
     full_env.update({"HL7BUS_DEV_HOME": str(home), **env})
-    return subprocess.run([*HL7BUS, "dev", "up"], capture_output=True, text=True,
-                          env=full_env, timeout=120, check=False)
+    return subprocess.run(
+        [*HL7BUS, "dev", "up"],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        check=False,
+    )
 
 
 def _one_sentence(stderr: str) -> str:
@@ -37,7 +49,9 @@ def _one_sentence(stderr: str) -> str:
 
 
 def _nothing_running(home: Path) -> None:
-    assert not list((home / "dev" / "run").glob("*.pid")) if (home / "dev" / "run").exists() else True
+    assert (
+        not list((home / "dev" / "run").glob("*.pid")) if (home / "dev" / "run").exists() else True
+    )
 
 
 def _free_port() -> int:
@@ -51,8 +65,9 @@ def test_port_in_use_is_named_with_its_setting(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = _dev_up(tmp_path, HL7BUS_DEV_KAFKA_PORT=str(port),
-                         HL7BUS_DEV_CONTROLLER_PORT=str(_free_port()))
+        result = _dev_up(
+            tmp_path, HL7BUS_DEV_KAFKA_PORT=str(port), HL7BUS_DEV_CONTROLLER_PORT=str(_free_port())
+        )
     assert result.returncode == 1
     line = _one_sentence(result.stderr)
     assert f"Port {port}" in line and "HL7BUS_DEV_KAFKA_PORT" in line
@@ -76,7 +91,8 @@ def test_missing_maven_says_how_to_fix(tmp_path: Path) -> None:
     result = _dev_up(
         tmp_path / "home",
         PATH=str(bin_dir),
-        HL7BUS_DEV_KAFKA_PORT=str(_free_port()), HL7BUS_DEV_CONTROLLER_PORT=str(_free_port()),
+        HL7BUS_DEV_KAFKA_PORT=str(_free_port()),
+        HL7BUS_DEV_CONTROLLER_PORT=str(_free_port()),
         HL7BUS_DEV_REGISTRY_PORT=str(_free_port()),
         HL7BUS_DEV_REGISTRY_MANAGEMENT_PORT=str(_free_port()),
     )
@@ -93,7 +109,8 @@ def test_broken_cache_is_named_with_the_command_that_clears_it(tmp_path: Path) -
     (kafka / ".complete").write_text("kafka_2.13-4.1.1.jar\n")
     result = _dev_up(
         tmp_path,
-        HL7BUS_DEV_KAFKA_PORT=str(_free_port()), HL7BUS_DEV_CONTROLLER_PORT=str(_free_port()),
+        HL7BUS_DEV_KAFKA_PORT=str(_free_port()),
+        HL7BUS_DEV_CONTROLLER_PORT=str(_free_port()),
         HL7BUS_DEV_REGISTRY_PORT=str(_free_port()),
         HL7BUS_DEV_REGISTRY_MANAGEMENT_PORT=str(_free_port()),
     )
@@ -111,8 +128,9 @@ def test_second_up_says_it_is_running_and_does_nothing(bus) -> None:
     from hl7bus.settings import DevStackSettings
 
     before = LocalStack(DevStackSettings()).status()
-    result = subprocess.run([*HL7BUS, "dev", "up"], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [*HL7BUS, "dev", "up"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0
     assert "already running" in result.stdout
     after = LocalStack(DevStackSettings()).status()

@@ -20,8 +20,9 @@ def test_ordinary_names_are_candidates(name):
     assert is_candidate(name)
 
 
-@pytest.mark.parametrize("name", [".adt.hl7", ".rsync.XYZ", "adt.hl7.tmp", "adt.hl7.part",
-                                  "ADT.PART", "upload.TMP"])
+@pytest.mark.parametrize(
+    "name", [".adt.hl7", ".rsync.XYZ", "adt.hl7.tmp", "adt.hl7.part", "ADT.PART", "upload.TMP"]
+)
 def test_dotfiles_and_temporary_names_are_ignored(name):
     assert not is_candidate(name)
 
@@ -73,9 +74,13 @@ def test_a_file_already_older_than_the_settle_interval_is_ready_on_first_sight()
 
 def test_ready_files_come_oldest_first_and_temporary_ones_never():
     watch = ArrivalWatch(SETTLE)
-    scan = [Seen("b.hl7", 1, T0 - 10, 1), Seen("a.hl7", 1, T0 - 20, 2),
-            Seen("c.hl7", 1, T0 - 10, 3), Seen("d.hl7.tmp", 1, T0 - 30, 4),
-            Seen(".hidden", 1, T0 - 30, 5)]
+    scan = [
+        Seen("b.hl7", 1, T0 - 10, 1),
+        Seen("a.hl7", 1, T0 - 20, 2),
+        Seen("c.hl7", 1, T0 - 10, 3),
+        Seen("d.hl7.tmp", 1, T0 - 30, 4),
+        Seen(".hidden", 1, T0 - 30, 5),
+    ]
     assert names(watch.observe(scan, T0)) == ["a.hl7", "b.hl7", "c.hl7"]
 
 

@@ -16,8 +16,14 @@ from hl7bus.connectors.files.placement import (
 
 GOOD = MessageResult(1, "ADT-1", Outcome.TRANSLATED, events=1)
 ALSO_GOOD = MessageResult(2, "ORU-1", Outcome.TRANSLATED, events=3)
-BAD = MessageResult(3, "ZZZ-1", Outcome.DEAD_LETTER, error_code="unsupported message type",
-                    error_segment="MSH", error_field=9)
+BAD = MessageResult(
+    3,
+    "ZZZ-1",
+    Outcome.DEAD_LETTER,
+    error_code="unsupported message type",
+    error_segment="MSH",
+    error_field=9,
+)
 
 
 def test_a_file_whose_messages_all_translated_goes_to_done():
@@ -47,8 +53,9 @@ def test_a_leftover_result_also_makes_a_name_taken():
 
 
 def test_the_result_lists_each_message_with_control_id_outcome_and_error_code():
-    document = result_document("mixed.hl7", "files:lab", [GOOD, BAD],
-                               "2024-01-15T10:30:00.000+00:00")
+    document = result_document(
+        "mixed.hl7", "files:lab", [GOOD, BAD], "2024-01-15T10:30:00.000+00:00"
+    )
     assert json.loads(json.dumps(document)) == document
     assert document["messages"] == 2
     assert (document["translated"], document["dead_letter"]) == (1, 1)

@@ -71,8 +71,9 @@ def actual_messages(golden: dict[str, Any]) -> list[dict[str, Any]]:
         try:
             translation = translate(chunk, profiles)
         except MessageError as exc:
-            out.append({"rejected": {"code": exc.code.text, "segment": exc.segment,
-                                     "field": exc.field}})
+            out.append(
+                {"rejected": {"code": exc.code.text, "segment": exc.segment, "field": exc.field}}
+            )
             continue
         events = []
         for event in translation.events:
@@ -125,8 +126,10 @@ def test_there_are_enough_goldens() -> None:
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no HL7 corpus at {CORPUS}")
 @pytest.mark.parametrize(
     "case",
-    [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=XFAIL[c]))
-     if c in XFAIL else c for c in CASES],
+    [
+        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=XFAIL[c])) if c in XFAIL else c
+        for c in CASES
+    ],
 )
 def test_golden(case: str) -> None:
     golden = json.loads((GOLDEN / case).read_text(encoding="utf-8"))
@@ -135,8 +138,11 @@ def test_golden(case: str) -> None:
     if diff:
         shown = "\n  ".join(diff[:60])
         more = f"\n  ... and {len(diff) - 60} more" if len(diff) > 60 else ""
-        pytest.fail(f"{case}: {len(diff)} field(s) differ from the golden "
-                    f"({golden.get('covers', '')}):\n  {shown}{more}", pytrace=False)
+        pytest.fail(
+            f"{case}: {len(diff)} field(s) differ from the golden "
+            f"({golden.get('covers', '')}):\n  {shown}{more}",
+            pytrace=False,
+        )
 
 
 def update(names: list[str]) -> None:
@@ -144,11 +150,13 @@ def update(names: list[str]) -> None:
     for name in names:
         name = name.removesuffix(".json")
         path = GOLDEN / f"{name}.json"
-        golden = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {
-            "input": name, "covers": ""}
+        golden = (
+            json.loads(path.read_text(encoding="utf-8"))
+            if path.exists()
+            else {"input": name, "covers": ""}
+        )
         golden["messages"] = actual_messages(golden)
-        path.write_text(json.dumps(golden, indent=1, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
+        path.write_text(json.dumps(golden, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {path.relative_to(REPO)}")
 
 

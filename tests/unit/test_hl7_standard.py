@@ -43,13 +43,21 @@ def test_translate_strict_rejects_what_breaks_the_standard(tmp_path):
     good, bad = tmp_path / "good.hl7", tmp_path / "bad.hl7"
     good.write_bytes(CLEAN)
     bad.write_bytes(CLEAN.replace(b"|N|||F\r", b"|N|||\r"))
-    done = subprocess.run([sys.executable, "-m", "hl7bus.cli", "translate", "--strict",
-                           str(good), str(bad)], capture_output=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "hl7bus.cli", "translate", "--strict", str(good), str(bad)],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 2
     assert len(done.stdout.splitlines()) == 1
     (error,) = [json.loads(line) for line in done.stderr.splitlines()]
     assert error["file"] == str(bad) and error["code"] == "data type error"
     assert error["message"].startswith("Strict validation against HL7 v2.5.1")
-    lenient = subprocess.run([sys.executable, "-m", "hl7bus.cli", "translate", str(bad)],
-                             capture_output=True, timeout=120, check=False)
+    lenient = subprocess.run(
+        [sys.executable, "-m", "hl7bus.cli", "translate", str(bad)],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
     assert lenient.returncode == 0

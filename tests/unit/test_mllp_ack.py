@@ -55,8 +55,9 @@ def _with_msh(message: bytes, n: int, value: bytes) -> bytes:
 
 def ack_for(raw: bytes, error: MessageError | None = None, code: AckCode | None = None) -> bytes:
     envelope = read_envelope(raw)
-    return build_ack(envelope, code or ack_code(envelope, error), now=NOW,
-                     ack_control_id="ACK0001", error=error)
+    return build_ack(
+        envelope, code or ack_code(envelope, error), now=NOW, ack_control_id="ACK0001", error=error
+    )
 
 
 def read_both(ack: bytes) -> tuple[Message, hl7.Message]:
@@ -122,8 +123,7 @@ CONTROL_ID_CHARS = st.characters(
 
 
 @settings(max_examples=200, deadline=None)
-@given(control_id=st.text(CONTROL_ID_CHARS, min_size=1, max_size=40).map(str.strip)
-       .filter(bool))
+@given(control_id=st.text(CONTROL_ID_CHARS, min_size=1, max_size=40).map(str.strip).filter(bool))
 def test_msa2_echoes_any_plain_control_id(control_id: str):
     raw = _with_msh(ADMIT, 10, control_id.encode())
     for error in (None, MessageError(ErrorCode.INTERNAL, "mapping failed")):
@@ -152,8 +152,7 @@ def test_an_escaped_control_id_is_echoed_as_written():
 def test_the_ack_header_answers_the_sender():
     ours, theirs = read_both(ack_for(ADMIT))
     assert (ours.sending_application, ours.sending_facility) == ("HL7BUS", "HUB")
-    assert (ours.receiving_application, ours.receiving_facility) == (
-        "ADT1", "GOOD HEALTH HOSPITAL")
+    assert (ours.receiving_application, ours.receiving_facility) == ("ADT1", "GOOD HEALTH HOSPITAL")
     assert ours.msh.get(9, 1) == "ACK" and ours.msh.get(9, 2) == "A01"
     assert ours.control_id == "ACK0001"
     assert ours.msh.get(11) == "P" and ours.msh.get(12) == "2.5.1"
@@ -164,14 +163,17 @@ def test_the_ack_header_answers_the_sender():
 # -- AA / CA and the enhanced mode ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("msh15", "accepted", "rejected", "error"), [
-    (b"", "AA", "AR", "AE"),
-    (b"AL", "CA", "CR", "CE"),
-    (b"ER", "CA", "CR", "CE"),
-    (b"SU", "CA", "CR", "CE"),
-    # MSH-15 NE: the sender wants no accept (commit) ACK, so it gets the application ACK.
-    (b"NE", "AA", "AR", "AE"),
-])
+@pytest.mark.parametrize(
+    ("msh15", "accepted", "rejected", "error"),
+    [
+        (b"", "AA", "AR", "AE"),
+        (b"AL", "CA", "CR", "CE"),
+        (b"ER", "CA", "CR", "CE"),
+        (b"SU", "CA", "CR", "CE"),
+        # MSH-15 NE: the sender wants no accept (commit) ACK, so it gets the application ACK.
+        (b"NE", "AA", "AR", "AE"),
+    ],
+)
 def test_original_and_enhanced_mode(msh15: bytes, accepted: str, rejected: str, error: str):
     raw = _with_msh(_with_msh(ADMIT, 15, msh15), 16, b"AL")
     assert msa(ack_for(raw)) == (accepted, "MSG00001")
@@ -200,19 +202,25 @@ def test_an_unsupported_message_type_is_rejected_with_where_and_why():
     err = ours.segment("ERR")
     assert err is not None
     assert (err.get(2, 1), err.get(2, 2), err.get(2, 3)) == ("MSH", "1", "9")
-    assert (err.get(3, 1), err.get(3, 2), err.get(3, 3)) == ("200", "unsupported message type",
-                                                             "HL70357")
+    assert (err.get(3, 1), err.get(3, 2), err.get(3, 3)) == (
+        "200",
+        "unsupported message type",
+        "HL70357",
+    )
     assert err.get(4) == "E"
     assert "ZZZ^Z01" in err.get(8)  # unescaped back from \S\
     assert "ZZZ\\S\\Z01" in str(theirs.segment("ERR")[8])
 
 
-@pytest.mark.parametrize("raw", [
-    b"PID|1||PATID1234^^^GOOD HEALTH HOSPITAL^MR||EVERYMAN^ADAM\r",
-    b"this is not HL7 at all",
-    b"\x00\x01\x02\xff\xfe",
-    b"",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"PID|1||PATID1234^^^GOOD HEALTH HOSPITAL^MR||EVERYMAN^ADAM\r",
+        b"this is not HL7 at all",
+        b"\x00\x01\x02\xff\xfe",
+        b"",
+    ],
+)
 def test_what_is_not_hl7_is_rejected(raw: bytes):
     error = _translation_error(raw)
     assert error.code is ErrorCode.NOT_HL7
@@ -223,13 +231,16 @@ def test_what_is_not_hl7_is_rejected(raw: bytes):
     assert err.get(3, 2) == "not an HL7 message"
 
 
-@pytest.mark.parametrize(("code", "condition"), [
-    (ErrorCode.REQUIRED_FIELD_MISSING, "101"),
-    (ErrorCode.DATA_TYPE, "102"),
-    (ErrorCode.TABLE_VALUE, "103"),
-    (ErrorCode.INTERNAL, "207"),
-    (ErrorCode.STORE_FAILED, "207"),
-])
+@pytest.mark.parametrize(
+    ("code", "condition"),
+    [
+        (ErrorCode.REQUIRED_FIELD_MISSING, "101"),
+        (ErrorCode.DATA_TYPE, "102"),
+        (ErrorCode.TABLE_VALUE, "103"),
+        (ErrorCode.INTERNAL, "207"),
+        (ErrorCode.STORE_FAILED, "207"),
+    ],
+)
 def test_other_errors_are_AE_so_the_sender_resends(code: ErrorCode, condition: str):
     error = MessageError(code, "something specific", segment="PID", field=3)
     ack = ack_for(ADMIT, error)
@@ -261,7 +272,10 @@ def test_a_required_field_error_from_the_parser_names_its_field():
     # ERR-1, for v2.3/v2.4 readers: segment^sequence^field^code&text&table.
     assert (err.get(1, 1), err.get(1, 3)) == ("MSH", "12")
     assert (err.get(1, 4, 1), err.get(1, 4, 2), err.get(1, 4, 3)) == (
-        "101", "required field missing", "HL70357")
+        "101",
+        "required field missing",
+        "HL70357",
+    )
 
 
 # -- escaping of our own text --------------------------------------------------------------------
@@ -269,12 +283,15 @@ def test_a_required_field_error_from_the_parser_names_its_field():
 NASTY = "Value |a| ^b^ ~c~ \\d\\ &e& ended\rwith a CR\nand a LF"
 
 
-@pytest.mark.parametrize("raw", [
-    ADMIT,
-    ADMIT.replace(b"|", b"!"),
-    _with_msh(ADMIT, 2, b"^~\\&#"),
-    _with_msh(ADMIT, 2, b"$%*@"),
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        ADMIT,
+        ADMIT.replace(b"|", b"!"),
+        _with_msh(ADMIT, 2, b"^~\\&#"),
+        _with_msh(ADMIT, 2, b"$%*@"),
+    ],
+)
 def test_error_text_is_escaped_for_the_message_s_own_delimiters(raw: bytes):
     error = MessageError(ErrorCode.DATA_TYPE, NASTY, segment="PID", field=7)
     ack = ack_for(raw, error)
@@ -317,13 +334,19 @@ DAMAGED = [
     ("space-in-msh2", b"MSH|^ \\E|LAB|HOSP|||20240101||ADT^A40|C-S|P|2.4", "C-S"),
     ("control-in-msh2", b"MSH|^\x01\\0|LAB|HOSP|||20240101||ADT^A40|C-X|P|2.2", "C-X"),
     ("non-ascii-msh2", b"MSH|^\xff\x80&|LAB|HOSP|||20240101||ADT^A20|C-N|P|2.7", "C-N"),
-    ("control-separator", b"MSH\x01^~\\&\x01A|B^C\x01HOSP\x01\x01\x0120240101\x01\x01ADT^A01"
-                          b"\x01C|9\x01P\x012.5", "C|9"),
+    (
+        "control-separator",
+        b"MSH\x01^~\\&\x01A|B^C\x01HOSP\x01\x01\x0120240101\x01\x01ADT^A01\x01C|9\x01P\x012.5",
+        "C|9",
+    ),
     ("digit-separator", b"MSH1^~\\&1LAB1HOSP", ""),
     ("letter-separator", b"MSHA^~\\&ALAB", ""),
     ("reordered-msh2", b"MSH|\\&~^|LAB|HOSP|||20240101||ADT\\A01|C-O|P|2.5", "C-O"),
-    ("bom-and-blank-lines", b"\xef\xbb\xbf\r\n\r\nMSH|^~\\&|LAB|HOSP|||20240101||ADT^A01|C-B|P|2.5",
-     "C-B"),
+    (
+        "bom-and-blank-lines",
+        b"\xef\xbb\xbf\r\n\r\nMSH|^~\\&|LAB|HOSP|||20240101||ADT^A01|C-B|P|2.5",
+        "C-B",
+    ),
     ("no-msh-at-all", b"PID|1||123^^^HOSP^MR||DOE^JOHN", ""),
     ("empty", b"", ""),
     ("garbage", bytes(range(256)) * 3, ""),
@@ -331,8 +354,9 @@ DAMAGED = [
 ]
 
 
-@pytest.mark.parametrize(("raw", "control_id"), [(r, c) for _, r, c in DAMAGED],
-                         ids=[i for i, _, _ in DAMAGED])
+@pytest.mark.parametrize(
+    ("raw", "control_id"), [(r, c) for _, r, c in DAMAGED], ids=[i for i, _, _ in DAMAGED]
+)
 def test_a_damaged_header_still_gets_an_ack_that_parses(raw: bytes, control_id: str):
     try:
         translate(raw, load_profiles([]))
@@ -383,8 +407,10 @@ class FakeStore:
         if self.fail:
             raise StoreError("Kafka did not acknowledge the message within 3 s.")
         if self.record_limit and any(len(r.value) > self.record_limit for r in records):
-            raise StoreError("Kafka refused the record (Broker: Message size too large).",
-                             ErrorCode.MESSAGE_TOO_LARGE)
+            raise StoreError(
+                "Kafka refused the record (Broker: Message size too large).",
+                ErrorCode.MESSAGE_TOO_LARGE,
+            )
         out = []
         for record in records:
             self.records.append(record)
@@ -450,8 +476,9 @@ def test_handle_rejects_an_unsupported_type_and_keeps_it_on_the_dead_letter_topi
 def test_handle_rejects_an_oversized_frame_from_its_kept_start():
     store = FakeStore()
     kept = ADMIT[:200]
-    ack = _handle(_server(store, max_message_bytes=1000), Frame(kept, oversized=True,
-                                                                 size=50_000_000))
+    ack = _handle(
+        _server(store, max_message_bytes=1000), Frame(kept, oversized=True, size=50_000_000)
+    )
     assert msa(ack) == ("AR", "MSG00001")
     err = parse_message(ack).segment("ERR")
     assert err.get(3, 2) == "message too large" and "50000000 bytes" in err.get(8)

@@ -14,7 +14,9 @@ MESSAGES = [
 ]
 
 
-def _decode_in_pieces(stream: bytes, cuts: list[int], limit: int = 1 << 20) -> tuple[list[Frame], MllpDecoder]:
+def _decode_in_pieces(
+    stream: bytes, cuts: list[int], limit: int = 1 << 20
+) -> tuple[list[Frame], MllpDecoder]:
     decoder = MllpDecoder(limit)
     frames: list[Frame] = []
     last = 0
@@ -58,7 +60,9 @@ def test_missing_trailing_cr_still_ends_the_frame():
 
 def test_an_oversized_frame_keeps_only_its_start_and_the_stream_goes_on():
     big = b"MSH|^~\\&|BIG|X|||20261128||ORU^R01|9|P|2.5\r" + b"OBX|" + b"9" * 100_000 + b"\r"
-    frames, decoder = _decode_in_pieces(frame(big) + frame(MESSAGES[1]), [1000, 50_000, 99_000], limit=10_000)
+    frames, decoder = _decode_in_pieces(
+        frame(big) + frame(MESSAGES[1]), [1000, 50_000, 99_000], limit=10_000
+    )
     assert len(frames) == 2
     assert frames[0].oversized and frames[0].size == len(big)
     assert frames[0].payload == big[:PREFIX_KEPT]
@@ -74,8 +78,11 @@ def test_an_incomplete_frame_is_reported_pending():
 
 @settings(max_examples=300, deadline=None)
 @given(
-    messages=st.lists(st.binary(max_size=300).map(lambda b: b.replace(b"\x0b", b"").replace(b"\x1c", b"")),
-                      min_size=1, max_size=5),
+    messages=st.lists(
+        st.binary(max_size=300).map(lambda b: b.replace(b"\x0b", b"").replace(b"\x1c", b"")),
+        min_size=1,
+        max_size=5,
+    ),
     cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=30),
     junk=st.binary(max_size=40).map(lambda b: b.replace(b"\x0b", b"")),
 )

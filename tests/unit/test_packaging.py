@@ -7,8 +7,12 @@ import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-ROOTS = {"hl7bus": "hl7bus", "connectors": "hl7bus.connectors", "services": "hl7bus.services",
-         "schemas": "hl7bus.schemas"}
+ROOTS = {
+    "hl7bus": "hl7bus",
+    "connectors": "hl7bus.connectors",
+    "services": "hl7bus.services",
+    "schemas": "hl7bus.schemas",
+}
 
 
 def test_every_package_is_listed():

@@ -16,8 +16,14 @@ from hl7bus.profiles import DEFAULT_PROFILE, ProfileSet, load_profile, load_prof
 CR = "\r"
 
 
-def msg(*segments: str, app: str = "LAB", facility: str = "GENHOSP", when: str = "20240115103000",
-        kind: str = "ORU^R01", msh18: str = "") -> bytes:
+def msg(
+    *segments: str,
+    app: str = "LAB",
+    facility: str = "GENHOSP",
+    when: str = "20240115103000",
+    kind: str = "ORU^R01",
+    msh18: str = "",
+) -> bytes:
     msh = f"MSH|^~\\&|{app}|{facility}|BUS|HOSP|{when}||{kind}|C1|P|2.5||||||{msh18}"
     return (CR.join([msh, *segments]) + CR).encode("latin-1")
 
@@ -35,11 +41,20 @@ def write(folder: Path, name: str, text: str) -> Path:
 @pytest.fixture
 def profiles(tmp_path: Path) -> ProfileSet:
     """Four profiles: by application, by facility, by both, and a default for the rest."""
-    write(tmp_path, "lab-any.toml", 'timezone = "America/New_York"\n'
-          '[match]\nsending_application = "LAB"\n')
-    write(tmp_path, "genhosp-any.toml", 'timezone = "Asia/Tokyo"\n'
-          '[match]\nsending_facility = "GENHOSP"\n')
-    write(tmp_path, "genhosp-lab.toml", '''name = "genhosp-lab"
+    write(
+        tmp_path,
+        "lab-any.toml",
+        'timezone = "America/New_York"\n[match]\nsending_application = "LAB"\n',
+    )
+    write(
+        tmp_path,
+        "genhosp-any.toml",
+        'timezone = "Asia/Tokyo"\n[match]\nsending_facility = "GENHOSP"\n',
+    )
+    write(
+        tmp_path,
+        "genhosp-lab.toml",
+        """name = "genhosp-lab"
 timezone = "Europe/Paris"
 default_charset = "iso8859-15"
 
@@ -57,7 +72,8 @@ authority = "HOSP_B"
 
 [codes.observation]
 "GLU" = { code = "2345-7", system = "LN", display = "Glucose [Mass/volume] in Serum or Plasma" }
-''')
+""",
+    )
     write(tmp_path, "default.toml", 'timezone = "Australia/Sydney"\n')
     return load_profiles([tmp_path])
 
@@ -70,12 +86,15 @@ def events_of(data: bytes, profiles: ProfileSet):
 # --- which profile -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("app", "facility", "expected"), [
-    ("LAB", "GENHOSP", "genhosp-lab"),  # both match: the most specific wins
-    ("LAB", "OTHERHOSP", "lab-any"),  # only the application matches
-    ("RIS", "GENHOSP", "genhosp-any"),  # only the facility matches
-    ("RIS", "OTHERHOSP", "default"),  # unknown sender: the default profile
-])
+@pytest.mark.parametrize(
+    ("app", "facility", "expected"),
+    [
+        ("LAB", "GENHOSP", "genhosp-lab"),  # both match: the most specific wins
+        ("LAB", "OTHERHOSP", "lab-any"),  # only the application matches
+        ("RIS", "GENHOSP", "genhosp-any"),  # only the facility matches
+        ("RIS", "OTHERHOSP", "default"),  # unknown sender: the default profile
+    ],
+)
 def test_the_most_specific_profile_is_picked(profiles: ProfileSet, app, facility, expected) -> None:
     assert profiles.for_sender(app, facility).name == expected
     translation, events = events_of(msg(PID, OBR, app=app, facility=facility), profiles)
@@ -97,8 +116,9 @@ def test_without_profiles_every_sender_gets_the_builtin_default() -> None:
 
 
 def test_a_profile_file_may_be_given_alone(tmp_path: Path) -> None:
-    path = write(tmp_path, "only.toml",
-                 'timezone = "Europe/Paris"\n[match]\nsending_facility = "X"\n')
+    path = write(
+        tmp_path, "only.toml", 'timezone = "Europe/Paris"\n[match]\nsending_facility = "X"\n'
+    )
     loaded = load_profiles([path])
     assert [p.name for p in loaded.profiles] == ["only"]  # name defaults to the file's stem
     assert loaded.default is DEFAULT_PROFILE
@@ -107,17 +127,22 @@ def test_a_profile_file_may_be_given_alone(tmp_path: Path) -> None:
 # --- timezone --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("20240115103000", "2024-01-15T10:30:00+01:00"),  # Paris in winter: CET
-    ("20240715103000", "2024-07-15T10:30:00+02:00"),  # Paris in summer: CEST
-    ("20240331013000", "2024-03-31T01:30:00+01:00"),  # just before the spring change
-    ("20240331033000", "2024-03-31T03:30:00+02:00"),  # just after it
-    ("202401151030", "2024-01-15T10:30+01:00"),  # as precise as sent
-    ("20240115103000-0500", "2024-01-15T10:30:00-05:00"),  # an explicit offset is kept
-    ("20240115", "2024-01-15"),  # a date has no offset
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("20240115103000", "2024-01-15T10:30:00+01:00"),  # Paris in winter: CET
+        ("20240715103000", "2024-07-15T10:30:00+02:00"),  # Paris in summer: CEST
+        ("20240331013000", "2024-03-31T01:30:00+01:00"),  # just before the spring change
+        ("20240331033000", "2024-03-31T03:30:00+02:00"),  # just after it
+        ("202401151030", "2024-01-15T10:30+01:00"),  # as precise as sent
+        ("20240115103000-0500", "2024-01-15T10:30:00-05:00"),  # an explicit offset is kept
+        ("20240115", "2024-01-15"),  # a date has no offset
+    ],
+)
 def test_times_without_offset_are_read_in_the_profile_zone(
-    profiles: ProfileSet, raw: str, expected: str,
+    profiles: ProfileSet,
+    raw: str,
+    expected: str,
 ) -> None:
     _, events = events_of(msg(PID, OBR, when=raw), profiles)
     assert events[0].recorded_at == expected
@@ -148,13 +173,16 @@ def test_the_zone_reaches_clinical_times_too(profiles: ProfileSet) -> None:
 # --- patient key -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("rule", "key"), [
-    ("", "HOSP_A|111"),  # no rule: the first MR
-    ('authority = "HOSP_B"', "HOSP_B|222"),
-    ('type = "NI"', "NATIONAL|333"),
-    ('authority = "NATIONAL"\ntype = "NI"', "NATIONAL|333"),
-    ('authority = "HOSP_A"\ntype = "PI"', "HOSP_A|111"),  # no such identifier: the MR again
-])
+@pytest.mark.parametrize(
+    ("rule", "key"),
+    [
+        ("", "HOSP_A|111"),  # no rule: the first MR
+        ('authority = "HOSP_B"', "HOSP_B|222"),
+        ('type = "NI"', "NATIONAL|333"),
+        ('authority = "NATIONAL"\ntype = "NI"', "NATIONAL|333"),
+        ('authority = "HOSP_A"\ntype = "PI"', "HOSP_A|111"),  # no such identifier: the MR again
+    ],
+)
 def test_the_patient_key_follows_the_profile_rule(tmp_path: Path, rule: str, key: str) -> None:
     write(tmp_path, "default.toml", f"[patient_key]\n{rule}\n")
     _, events = events_of(msg(PID, OBR), load_profiles([tmp_path]))
@@ -170,8 +198,7 @@ def test_without_an_mr_the_first_identifier_keys_the_patient() -> None:
 
 def test_merges_key_the_prior_record_by_the_same_rule(tmp_path: Path) -> None:
     write(tmp_path, "default.toml", '[patient_key]\nauthority = "HOSP_B"\n')
-    adt = msg("EVN|A40|20240115103000", PID,
-              "MRG|900^^^HOSP_A^MR~901^^^HOSP_B^PI", kind="ADT^A40")
+    adt = msg("EVN|A40|20240115103000", PID, "MRG|900^^^HOSP_A^MR~901^^^HOSP_B^PI", kind="ADT^A40")
     _, events = events_of(adt, load_profiles([tmp_path]))
     assert events[0].patient.key == "HOSP_B|222"
     assert events[0].payload.merge.prior_patient_key == "HOSP_B|901"
@@ -191,8 +218,10 @@ def test_local_codes_map_to_standard_ones_and_the_local_code_is_kept(profiles: P
     assert (k.code, k.code_system, k.local_code, k.display) == ("K", "L", None, "Potassium")
     # the same local code from another sender is left alone
     _, others = events_of(msg(PID, OBR, obx1, app="RIS"), profiles)
-    assert (others[0].payload.observations[0].code, others[0].payload.observations[0].local_code) \
-        == ("GLU", None)
+    assert (
+        others[0].payload.observations[0].code,
+        others[0].payload.observations[0].local_code,
+    ) == ("GLU", None)
 
 
 def test_z_segment_fields_become_extensions(profiles: ProfileSet) -> None:
@@ -257,16 +286,18 @@ def _line(text: str, path: Path) -> int:
 
 
 def test_bad_toml_is_refused_with_its_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "broken.toml",
-                 'name = "x"\ntimezone = "UTC"\n[match\nsending_facility = "A"\n')
+    path = write(
+        tmp_path, "broken.toml", 'name = "x"\ntimezone = "UTC"\n[match\nsending_facility = "A"\n'
+    )
     text = _refused(path)
     assert "TOML" in text
     assert _line(text, path) == 3
 
 
 def test_an_unknown_timezone_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, "tz.toml",
-                 'name = "x"\n\n# where the lab is\ntimezone = "Mars/Olympus_Mons"\n')
+    path = write(
+        tmp_path, "tz.toml", 'name = "x"\n\n# where the lab is\ntimezone = "Mars/Olympus_Mons"\n'
+    )
     text = _refused(path)
     assert "unknown timezone" in text and "Mars/Olympus_Mons" in text
     assert _line(text, path) == 4
@@ -280,11 +311,14 @@ def test_a_bad_z_segment_key_is_refused(tmp_path: Path) -> None:
     assert _line(text, path) in (3, 5)
 
 
-@pytest.mark.parametrize(("body", "line", "key"), [
-    ('name = "x"\ntimezon = "UTC"\n', 2, "timezon"),
-    ('name = "x"\n[match]\nsending_app = "LAB"\n', 3, "sending_app"),
-    ('name = "x"\n[patient_key]\nauthority = "A"\nkind = "MR"\n', 4, "kind"),
-])
+@pytest.mark.parametrize(
+    ("body", "line", "key"),
+    [
+        ('name = "x"\ntimezon = "UTC"\n', 2, "timezon"),
+        ('name = "x"\n[match]\nsending_app = "LAB"\n', 3, "sending_app"),
+        ('name = "x"\n[patient_key]\nauthority = "A"\nkind = "MR"\n', 4, "kind"),
+    ],
+)
 def test_an_unknown_key_is_refused(tmp_path: Path, body: str, line: int, key: str) -> None:
     path = write(tmp_path, "unknown.toml", body)
     text = _refused(path)

@@ -20,8 +20,10 @@ from hl7bus.envelope import read_envelope
 
 
 def message(control_id: str) -> str:
-    return (f"MSH|^~\\&|REG|HOSP|BUS|HOSP|20240115103000||ADT^A01|{control_id}|P|2.5\r"
-            "EVN|A01|20240115103000\rPID|1||111^^^HOSP^MR||Doe^Jane\r")
+    return (
+        f"MSH|^~\\&|REG|HOSP|BUS|HOSP|20240115103000||ADT^A01|{control_id}|P|2.5\r"
+        "EVN|A01|20240115103000\rPID|1||111^^^HOSP^MR||Doe^Jane\r"
+    )
 
 
 def canned(control_id: str) -> str | None:
@@ -59,9 +61,12 @@ def listener() -> Iterator[FakeListener]:
                 if code is None:
                     continue
                 text = "" if code in ("AA", "CA") else "|canned \\F\\ refusal"
-                writer.write(frame(
-                    f"MSH|^~\\&|BUS|HOSP|REG|HOSP|20240115103001||ACK|X|P|2.5\r"
-                    f"MSA|{code}|{envelope.control_id}{text}\r".encode()))
+                writer.write(
+                    frame(
+                        f"MSH|^~\\&|BUS|HOSP|REG|HOSP|20240115103001||ACK|X|P|2.5\r"
+                        f"MSA|{code}|{envelope.control_id}{text}\r".encode()
+                    )
+                )
                 await writer.drain()
         writer.close()
 
@@ -106,14 +111,18 @@ def test_other_codes_exit_2_and_list_the_control_ids(listener, write, capsys):
     out, _ = capsys.readouterr()
     lines = out.splitlines()
     assert lines[0] == "sent 6 messages: AA 2, CA 1, AR 2, AE 1"
-    assert lines[1:] == ["  AR AR-7: canned | refusal", "  AE AE-9: canned | refusal",
-                         "  AR AR-8: canned | refusal"]
+    assert lines[1:] == [
+        "  AR AR-7: canned | refusal",
+        "  AE AE-9: canned | refusal",
+        "  AR AR-8: canned | refusal",
+    ]
 
 
 def test_a_batch_file_is_sent_message_by_message(listener, tmp_path, capsys):
     path = tmp_path / "batch.hl7"
-    path.write_text("FHS|^~\\&|REG\rBHS|^~\\&|REG\r" + message("B1") + message("B2")
-                    + "BTS|2\rFTS|1\r")
+    path.write_text(
+        "FHS|^~\\&|REG\rBHS|^~\\&|REG\r" + message("B1") + message("B2") + "BTS|2\rFTS|1\r"
+    )
     assert main(["send", str(path), "--port", str(listener.port)]) == 0
     assert listener.received == ["B1", "B2"]
 

@@ -17,7 +17,9 @@ def ack(code: str, control_id: str, text: str = "", err: str = "") -> bytes:
 def test_read_ack_gives_the_code_and_the_text():
     assert read_ack(ack("AA", "C1")) == ("AA", "")
     assert read_ack(ack("AR", "C2", "Message type ZZZ\\S\\Z99 is unknown.")) == (
-        "AR", "Message type ZZZ^Z99 is unknown.")
+        "AR",
+        "Message type ZZZ^Z99 is unknown.",
+    )
 
 
 def test_read_ack_falls_back_to_the_err_text():

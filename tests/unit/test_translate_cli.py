@@ -36,7 +36,11 @@ ACK = "MSH|^~\\&|LAB|GENHOSP|BUS|HOSP|20240115113000||ACK|ACK-1|P|2.5\rMSA|AA|OR
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     done = subprocess.run(
         [sys.executable, "-m", "hl7bus.cli", "translate", *args],
-        input=stdin, capture_output=True, timeout=60, cwd=REPO, check=False,
+        input=stdin,
+        capture_output=True,
+        timeout=60,
+        cwd=REPO,
+        check=False,
     )
     assert b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
     return done
@@ -128,8 +132,7 @@ def test_an_mllp_stream_cut_in_the_middle_of_a_frame() -> None:
 
 
 def test_a_batch_file(tmp_path: Path) -> None:
-    batch = ("FHS|^~\\&|LAB|GENHOSP\rBHS|^~\\&|LAB|GENHOSP\r" + ADT + ORU
-             + "BTS|2\rFTS|1\r")
+    batch = "FHS|^~\\&|LAB|GENHOSP\rBHS|^~\\&|LAB|GENHOSP\r" + ADT + ORU + "BTS|2\rFTS|1\r"
     done = run(str(write(tmp_path, "batch.hl7", batch)))
     assert done.returncode == 0
     assert [r["event_type"] for r in events(done)] == ["PATIENT_ADMITTED", "OBSERVATIONS_REPORTED"]
@@ -140,7 +143,10 @@ def test_a_corpus_batch_file() -> None:
     done = run(str(CORPUS / "pyhl7__sample_file1__1.batch.hl7"))
     assert done.returncode == 0
     assert [r["source"]["message_control_id"] for r in events(done)] == [
-        "12334456778890", "12334456778891", "12334456778890"]
+        "12334456778890",
+        "12334456778891",
+        "12334456778890",
+    ]
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory"])
@@ -185,10 +191,14 @@ def test_empty_stdin_is_nothing_to_do() -> None:
 
 
 def test_a_profile_changes_the_output_and_a_bad_one_stops_with_one_sentence(tmp_path: Path) -> None:
-    profile = write(tmp_path, "genhosp.toml", '''timezone = "Europe/Paris"
+    profile = write(
+        tmp_path,
+        "genhosp.toml",
+        """timezone = "Europe/Paris"
 [match]
 sending_facility = "GENHOSP"
-''')
+""",
+    )
     done = run("--profile", str(profile), str(write(tmp_path, "adt.hl7", ADT)))
     assert done.returncode == 0
     (record,) = events(done)
@@ -208,6 +218,10 @@ def test_non_ascii_values_are_printed_as_utf8_json(tmp_path: Path) -> None:
     done = run(str(write(tmp_path, "latin1.hl7", adt)))
     assert done.returncode == 0
     (record,) = events(done)
-    assert record["patient"]["name"] == {"family": "Müller", "given": ["Zoë"], "prefix": None,
-                                         "suffix": None}
+    assert record["patient"]["name"] == {
+        "family": "Müller",
+        "given": ["Zoë"],
+        "prefix": None,
+        "suffix": None,
+    }
     assert "Müller".encode() in done.stdout

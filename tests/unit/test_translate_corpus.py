@@ -39,35 +39,56 @@ BAD_ENC = ErrorCode.BAD_ENCODING_CHARACTERS.text  # "bad encoding characters"
 REJECTED: dict[tuple[str, int], tuple[str, str]] = {
     # --- broken input -----------------------------------------------------------------
     ("cdcdex__Genv1-Case-TestMessage1__1.hl7", 0): (
-        NOT_HL7, "three 'junk' lines before the MSH come out as a chunk of their own"),
+        NOT_HL7,
+        "three 'junk' lines before the MSH come out as a chunk of their own",
+    ),
     ("cdcdex__phlip-flu-batch__1.batch.hl7", 1): (
-        MISSING, "validator test batch: the 2nd message has an empty MSH-12"),
-    ("cdciis__testencoding__1.hl7", 0): (
-        SEQUENCE, "validator test: an OBX is spelt 'WHOOPS'"),
-    ("cdciis__testencoding__2.hl7", 0): (
-        SEQUENCE, "validator test: a PID is spelt 'ID'"),
+        MISSING,
+        "validator test batch: the 2nd message has an empty MSH-12",
+    ),
+    ("cdciis__testencoding__1.hl7", 0): (SEQUENCE, "validator test: an OBX is spelt 'WHOOPS'"),
+    ("cdciis__testencoding__2.hl7", 0): (SEQUENCE, "validator test: a PID is spelt 'ID'"),
     ("cdcti__001_CA_OML_O21__1.hl7", 0): (
-        SEQUENCE, "'...TESTFIRSTNAME OBX|1|NM|...': segments joined by a space after a value"),
+        SEQUENCE,
+        "'...TESTFIRSTNAME OBX|1|NM|...': segments joined by a space after a value",
+    ),
     ("cdcti__002_TX_ORU_R01__1.hl7", 0): (
-        SEQUENCE, "'...|RE^Remark^HL70364 NTE|2|L^...': an NTE joined by a space"),
+        SEQUENCE,
+        "'...|RE^Remark^HL70364 NTE|2|L^...': an NTE joined by a space",
+    ),
     ("cdcti__003_LA_ORU_R01_NBS_obr_flatten_0_initial_message__1.hl7", 0): (
-        SEQUENCE, "'...Office of Public OBX|3|CWE|...': an OBX joined by a space"),
-    ("hapi__messages__1.hl7", 0): (
-        SEQUENCE, "'...| OBX|...': an OBX joined to its OBR by a space"),
+        SEQUENCE,
+        "'...Office of Public OBX|3|CWE|...': an OBX joined by a space",
+    ),
+    ("hapi__messages__1.hl7", 0): (SEQUENCE, "'...| OBX|...': an OBX joined to its OBR by a space"),
     ("nhapi__OML_O21_messages__7.hl7", 0): (
-        MISSING, "parser test message: MSH-10 (and MSH-7) empty"),
+        MISSING,
+        "parser test message: MSH-10 (and MSH-7) empty",
+    ),
     ("cdcti__msh-12_has_value_2_3__1.hl7", 0): (
-        SEQUENCE, "an ORM^O01 holding only its MSH: no PID, the order belongs to nobody"),
+        SEQUENCE,
+        "an ORM^O01 holding only its MSH: no PID, the order belongs to nobody",
+    ),
     ("mirth__test-hl7-repetitions-input__1.hl7", 0): (
-        SEQUENCE, "Mirth parser test: MSH and one OBX, no PID"),
+        SEQUENCE,
+        "Mirth parser test: MSH and one OBX, no PID",
+    ),
     ("mirth__test-hl7-subcomponents-input__1.hl7", 0): (
-        SEQUENCE, "Mirth parser test: MSH and one OBX, no PID"),
+        SEQUENCE,
+        "Mirth parser test: MSH and one OBX, no PID",
+    ),
     ("mirth__test-hl7-whitespace-input__1.hl7", 0): (
-        SEQUENCE, "Mirth parser test: ORM^O01 with a PID but no ORC/OBR: no order"),
+        SEQUENCE,
+        "Mirth parser test: ORM^O01 with a PID but no ORC/OBR: no order",
+    ),
     ("nodehl7complete__bad-phone-example__1.hl7", 0): (
-        SEQUENCE, "a phone-parsing test: SIU^S12 with MSH and PID only, no SCH"),
+        SEQUENCE,
+        "a phone-parsing test: SIU^S12 with MSH and PID only, no SCH",
+    ),
     ("msfhirconv__ADT-A41-01__1.hl7", 0): (
-        MISSING, "A41 merge with MRG-1 (required) empty; only MRG-3 is given"),
+        MISSING,
+        "A41 merge with MRG-1 (required) empty; only MRG-3 is given",
+    ),
     # --- message types hl7bus does not translate (HL7 condition 200) ------------------
     ("cdcti__001_Natus_ACK__1.hl7", 0): (TYPE, "ACK"),
     ("hapi__messages__3.hl7", 0): (TYPE, "ACK"),
@@ -202,8 +223,11 @@ def _cases() -> list:
     for name in GOOD:
         if name in bug_files:
             reasons = "; ".join(why for (f, _), (_c, why) in PARSER_BUGS.items() if f == name)
-            cases.append(pytest.param(name, marks=pytest.mark.xfail(
-                strict=True, reason=f"parser bug: {reasons}")))
+            cases.append(
+                pytest.param(
+                    name, marks=pytest.mark.xfail(strict=True, reason=f"parser bug: {reasons}")
+                )
+            )
         else:
             cases.append(name)
     return cases
@@ -223,7 +247,8 @@ def test_corpus_file_translates_or_is_rejected_as_expected(name: str) -> None:
             _check_events(result, where)
         else:
             assert kind == "rejected", (
-                f"{where}: expected to be rejected ({want[0]}: {want[1]}), but it translated")
+                f"{where}: expected to be rejected ({want[0]}: {want[1]}), but it translated"
+            )
             assert result.code.text == want[0], f"{where}: {result!r}, expected {want[0]}"
             assert result.message, where
 

@@ -40,19 +40,28 @@ MESSAGES = _corpus_messages() if CORPUS.is_dir() else []
 needs_corpus = pytest.mark.skipif(not MESSAGES, reason=f"no HL7 corpus at {CORPUS}")
 
 # A profile that exercises every optional path: zone, charset, key rule, codes, Z-fields.
-RICH = ProfileSet(default=SenderProfile(
-    name="rich", timezone="Europe/Paris", default_charset="cp1252",
-    patient_key={"type": "MR"},
-    z_segments={"ZPI.3": "language", "ZLR.2.1": "facility", "ZXT.1": "x"},
-    codes={"observation": {"GLU": StandardCode(code="2345-7"), "HR": StandardCode(code="8867-4")}},
-))
+RICH = ProfileSet(
+    default=SenderProfile(
+        name="rich",
+        timezone="Europe/Paris",
+        default_charset="cp1252",
+        patient_key={"type": "MR"},
+        z_segments={"ZPI.3": "language", "ZLR.2.1": "facility", "ZXT.1": "x"},
+        codes={
+            "observation": {"GLU": StandardCode(code="2345-7"), "HR": StandardCode(code="8867-4")}
+        },
+    )
+)
 PLAIN = ProfileSet()
 
 # Fixed examples by default (fast, repeatable); HL7BUS_PROPERTY_EXAMPLES=5000 explores more.
 _EXAMPLES = int(os.environ.get("HL7BUS_PROPERTY_EXAMPLES", "0"))
 FAST = settings(
-    max_examples=_EXAMPLES or 120, deadline=timedelta(seconds=2), derandomize=not _EXAMPLES,
-    database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    max_examples=_EXAMPLES or 120,
+    deadline=timedelta(seconds=2),
+    derandomize=not _EXAMPLES,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 
@@ -61,7 +70,8 @@ def check(data: bytes | str, profiles: ProfileSet = PLAIN) -> None:
         translation = translate(data, profiles)
     except MessageError as exc:
         assert exc.code is not ErrorCode.INTERNAL, (
-            f"hl7bus crashed inside: {exc!r} <- {exc.__cause__!r}")
+            f"hl7bus crashed inside: {exc!r} <- {exc.__cause__!r}"
+        )
         assert isinstance(exc.message, str) and exc.message
         exc.as_dict()  # what the ACK and the dead-letter record are built from
         return
@@ -114,19 +124,52 @@ def test_corpus_messages_with_segments_shuffled(message: bytes, rnd) -> None:
     check(b"\n".join(head + rest), RICH)
 
 
-NASTY = [b"|", b"^", b"~", b"\\", b"&", b"\r", b"\n", b"\r\n", b"\x0b", b"\x1c\r", b"\x00",
-         b"MSH|^~\\&|", b"FHS|", b"BHS|", b"PID|", b"OBX|1|NM|", b"MRG|", b"\\X", b"\\XFF\\",
-         b"\\.br\\", b"\\E\\", b"\xff\xfe", b"\xef\xbb\xbf", b'""', b"\xc3", b" OBX|", b"ZPI|1|2|3",
-         b"99999999999999999999", b"-9999", b"+2400", b"\t"]
+NASTY = [
+    b"|",
+    b"^",
+    b"~",
+    b"\\",
+    b"&",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\x0b",
+    b"\x1c\r",
+    b"\x00",
+    b"MSH|^~\\&|",
+    b"FHS|",
+    b"BHS|",
+    b"PID|",
+    b"OBX|1|NM|",
+    b"MRG|",
+    b"\\X",
+    b"\\XFF\\",
+    b"\\.br\\",
+    b"\\E\\",
+    b"\xff\xfe",
+    b"\xef\xbb\xbf",
+    b'""',
+    b"\xc3",
+    b" OBX|",
+    b"ZPI|1|2|3",
+    b"99999999999999999999",
+    b"-9999",
+    b"+2400",
+    b"\t",
+]
 
 
 @needs_corpus
 @FAST
-@given(st.sampled_from(MESSAGES), st.floats(0, 1),
-       st.one_of(st.sampled_from(NASTY), st.binary(min_size=1, max_size=40)),
-       st.integers(1, 5))
-def test_corpus_messages_with_junk_inserted(message: bytes, where: float, junk: bytes,
-                                            times: int) -> None:
+@given(
+    st.sampled_from(MESSAGES),
+    st.floats(0, 1),
+    st.one_of(st.sampled_from(NASTY), st.binary(min_size=1, max_size=40)),
+    st.integers(1, 5),
+)
+def test_corpus_messages_with_junk_inserted(
+    message: bytes, where: float, junk: bytes, times: int
+) -> None:
     at = int(len(message) * where)
     damaged = message[:at] + junk * times + message[at:]
     check(damaged)
@@ -155,10 +198,13 @@ def test_the_whole_corpus_with_the_rich_profile() -> None:
 def test_a_huge_message_translates_quickly() -> None:
     import time
 
-    head = ("MSH|^~\\&|A|B|||20240101||ORU^R01|1|P|2.5\rPID|1||1^^^H^MR\r"
-            "OBR|1|P|F|X^Y^L|||20240101\r")
-    obx = "".join(f"OBX|{i}|NM|C{i}^Code {i}^L||{i}.5|mg/dL|1-2|H|||F|||20240101120000\r"
-                  for i in range(20_000))
+    head = (
+        "MSH|^~\\&|A|B|||20240101||ORU^R01|1|P|2.5\rPID|1||1^^^H^MR\rOBR|1|P|F|X^Y^L|||20240101\r"
+    )
+    obx = "".join(
+        f"OBX|{i}|NM|C{i}^Code {i}^L||{i}.5|mg/dL|1-2|H|||F|||20240101120000\r"
+        for i in range(20_000)
+    )
     started = time.perf_counter()
     translation = translate((head + obx).encode(), RICH)  # 1.4 MB, 20 000 results
     assert len(translation.events[0].payload.observations) == 20_000
