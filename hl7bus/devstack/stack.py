@@ -335,9 +335,12 @@ class LocalStack:
 
     # -- down ---------------------------------------------------------------------------------
 
-    def down(self, echo: Echo = print) -> None:
+    def down(self, echo: Echo = print, *, only: frozenset[str] | None = None) -> None:
+        """Stop the stack (or only the parts whose roles are given: kafka, registry, mllp)."""
         stopped = False
         for proc in (self.connector, self.registry, self.kafka):
+            if only is not None and proc.role not in only:
+                continue
             t0 = time.monotonic()
             if proc.stop():
                 stopped = True
