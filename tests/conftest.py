@@ -77,7 +77,13 @@ def bus() -> Iterator[BusEndpoints]:
     from hl7bus.settings import DevStackSettings
 
     stack = LocalStack(DevStackSettings())
-    started_here = not stack.status().running
+    before = stack.status()
+    already = {
+        "kafka": before.kafka_pid,
+        "registry": before.registry_pid,
+        "mllp": before.connector_pid,
+    }
+    started_here = frozenset(role for role, pid in already.items() if pid is None)
     try:
         status = stack.up(echo=lambda line: print(f"[dev stack] {line}"))
     except Exception as exc:
@@ -85,8 +91,8 @@ def bus() -> Iterator[BusEndpoints]:
     try:
         yield BusEndpoints(status.bootstrap_servers, status.registry_url, "local dev stack")
     finally:
-        if started_here:
-            stack.down(echo=lambda line: print(f"[dev stack] {line}"))
+        if started_here:  # what this run started, and nothing else
+            stack.down(echo=lambda line: print(f"[dev stack] {line}"), only=started_here)
 
 
 @pytest.fixture
