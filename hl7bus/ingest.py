@@ -24,6 +24,9 @@ from hl7bus.profiles import ProfileSet
 from hl7bus.serde import schema_text
 from hl7bus.topics import Topics
 
+PREFIX_KEPT = 4096
+"""Bytes kept of a message too large to store whole, so that its MSH can still be read."""
+
 
 @dataclass(frozen=True, slots=True)
 class OutRecord:
@@ -160,6 +163,13 @@ class Ingestor:
             }
         )
         return OutRecord(self.topics.dlq, envelope.key, value)
+
+
+def head_of(received: Received) -> Received:
+    """The same message cut to its first :data:`PREFIX_KEPT` bytes."""
+    return Received(
+        received.raw[:PREFIX_KEPT], received.received_at, received.connector, received.peer
+    )
 
 
 def too_large(size: int, limit: int) -> MessageError:

@@ -17,8 +17,9 @@ from prometheus_client import Counter
 
 from hl7bus.connectors.files import folder
 from hl7bus.connectors.files.arrival import ArrivalWatch, Seen
-from hl7bus.connectors.files.delivery import PREFIX_KEPT, FileDelivery
+from hl7bus.connectors.files.delivery import FileDelivery
 from hl7bus.connectors.files.placement import MessageResult, folder_for, result_document
+from hl7bus.ingest import PREFIX_KEPT
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics
 from hl7bus.settings import FileSettings

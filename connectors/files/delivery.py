@@ -5,23 +5,20 @@ caught here: the file then stays in the folder and is sent again later."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 
+from hl7bus import storing
 from hl7bus.connectors.files.placement import MessageResult, Outcome
-from hl7bus.envelope import read_envelope
-from hl7bus.errors import MessageError
+from hl7bus.envelope import Envelope, read_envelope
+from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7 import split_messages
-from hl7bus.ingest import Ingestor, Received, too_large
+from hl7bus.ingest import Ingestor, Received
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics
 from hl7bus.store import KafkaStore
 
 log = logging.getLogger("hl7bus.files")
-
-PREFIX_KEPT = 4096
-"""Bytes kept of a message or file over the size limit, so that its MSH can be read."""
 
 
 def _now() -> str:
@@ -54,28 +51,23 @@ class FileDelivery:
         self, name: str, head: bytes, size: int, limit: int
     ) -> list[MessageResult]:
         """A file over the size limit: one dead-letter record with its first bytes."""
-        return [await self._too_large(name, 1, head[:PREFIX_KEPT], size, limit)]
+        received = Received(head, _now(), self.connector, name)
+        return [await self._too_large(received, read_envelope(head), 1, size, limit)]
 
     async def _message(self, name: str, index: int, raw: bytes) -> MessageResult:
-        if len(raw) > self.max_message_bytes:
-            return await self._too_large(
-                name, index, raw[:PREFIX_KEPT], len(raw), self.max_message_bytes
-            )
         received = Received(raw, _now(), self.connector, name)
         envelope = read_envelope(raw)
-        # The raw record goes to Kafka while the message is translated in a worker thread.
-        translated, (stored,) = await asyncio.gather(
-            asyncio.to_thread(self.ingestor.translate, received),
-            self.store.put([self.ingestor.raw_record(received, envelope)]),
-        )
-        if translated.error is None:
-            records = self.ingestor.event_records(translated.events, stored)
-            if records:
-                await self.store.put(records)
-            self.metrics.label(self.metrics.events).inc(len(records))
-            return MessageResult(index, envelope.control_id, Outcome.TRANSLATED, len(records))
-        error = translated.error
-        await self.store.put([self.ingestor.dead_letter(received, envelope, error, _now(), stored)])
+        if len(raw) > self.max_message_bytes:
+            return await self._too_large(
+                received, envelope, index, len(raw), self.max_message_bytes
+            )
+        delivered = await storing.deliver(self.ingestor, self.store, received, envelope)
+        error = delivered.error
+        if error is None:
+            self.metrics.label(self.metrics.events).inc(delivered.events)
+            return MessageResult(index, envelope.control_id, Outcome.TRANSLATED, delivered.events)
+        if error.code is ErrorCode.MESSAGE_TOO_LARGE:
+            self.metrics.label(self.metrics.oversized).inc()
         self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
         log.info(
             "message rejected",
@@ -91,21 +83,25 @@ class FileDelivery:
         return _rejected(index, envelope.control_id or error.control_id or "", error)
 
     async def _too_large(
-        self, name: str, index: int, head: bytes, size: int, limit: int
+        self, received: Received, envelope: Envelope, index: int, size: int, limit: int
     ) -> MessageResult:
-        received = Received(head, _now(), self.connector, name)
-        envelope = read_envelope(head)
-        error = too_large(size, limit)
-        await self.store.put([self.ingestor.dead_letter(received, envelope, error, _now(), None)])
+        delivered = await storing.too_large_message(
+            self.ingestor, self.store, received, envelope, size, limit
+        )
         self.metrics.label(self.metrics.oversized).inc()
-        self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
+        self.metrics.label(self.metrics.rejected, error=ErrorCode.MESSAGE_TOO_LARGE.text).inc()
         log.warning(
             "message over the size limit",
             extra=fields(
-                file=name, index=index, size=size, limit=limit, control_id=envelope.control_id
+                file=received.peer,
+                index=index,
+                size=size,
+                limit=limit,
+                control_id=envelope.control_id,
             ),
         )
-        return _rejected(index, envelope.control_id, error)
+        assert delivered.error is not None
+        return _rejected(index, envelope.control_id, delivered.error)
 
 
 def _rejected(index: int, control_id: str, error: MessageError) -> MessageResult:

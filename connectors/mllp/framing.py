@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from hl7bus.ingest import PREFIX_KEPT
+
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c"
 CARRIAGE_RETURN = b"\r"
 _CR = 0x0D
-
-PREFIX_KEPT = 4096
-"""Bytes kept of an oversized frame, so that its MSH can still be answered."""
 
 
 def frame(message: bytes) -> bytes:

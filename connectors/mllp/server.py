@@ -16,11 +16,12 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+from hl7bus import storing
 from hl7bus.connectors.mllp.ack import AckCode, ack_code, build_ack
-from hl7bus.connectors.mllp.framing import PREFIX_KEPT, Frame, MllpDecoder, frame
+from hl7bus.connectors.mllp.framing import Frame, MllpDecoder, frame
 from hl7bus.envelope import Envelope, read_envelope
 from hl7bus.errors import ErrorCode, MessageError
-from hl7bus.ingest import Ingestor, Received, Stored, too_large
+from hl7bus.ingest import Ingestor, Received
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics
 from hl7bus.settings import MllpSettings
@@ -206,104 +207,28 @@ class MllpServer:
 
     async def handle(self, found: Frame, peer: str) -> bytes:
         """Store one message and build its ACK."""
-        received_at = _now()
         received = Received(
-            found.payload, received_at.isoformat(timespec="milliseconds"), self.connector, peer
+            found.payload, _now().isoformat(timespec="milliseconds"), self.connector, peer
         )
         envelope = read_envelope(found.payload)
-        error: MessageError | None = None
         try:
             if found.oversized:
-                error = too_large(found.size, self.settings.max_message_bytes)
+                delivered = await storing.too_large_message(
+                    self.ingestor,
+                    self.store,
+                    received,
+                    envelope,
+                    found.size,
+                    self.settings.max_message_bytes,
+                )
                 self.metrics.label(self.metrics.oversized).inc()
                 log.warning(
                     "message over the size limit",
                     extra=fields(peer=peer, size=found.size, control_id=envelope.control_id),
                 )
-                await self.store.put(
-                    [
-                        self.ingestor.dead_letter(
-                            received,
-                            envelope,
-                            error,
-                            _now().isoformat(timespec="milliseconds"),
-                            None,
-                        )
-                    ]
-                )
             else:
-                raw: Stored | None = None
-                try:
-                    raw_put = asyncio.ensure_future(
-                        self.store.put([self.ingestor.raw_record(received, envelope)])
-                    )
-                    translated = self.ingestor.translate(received)  # overlaps Kafka's round trip
-                    (raw,) = await raw_put
-                    error = translated.error
-                    if error is None:
-                        records = self.ingestor.event_records(translated.events, raw)
-                        if records:
-                            await self.store.put(records)
-                        self.metrics.label(self.metrics.events).inc(len(records))
-                    else:
-                        self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
-                        log.info(
-                            "message rejected",
-                            extra=fields(
-                                peer=peer,
-                                control_id=envelope.control_id,
-                                error=error.code.text,
-                                segment=error.segment,
-                                field=error.field,
-                            ),
-                        )
-                        await self.store.put(
-                            [
-                                self.ingestor.dead_letter(
-                                    received,
-                                    envelope,
-                                    error,
-                                    _now().isoformat(timespec="milliseconds"),
-                                    raw,
-                                )
-                            ]
-                        )
-                except StoreError as exc:
-                    if exc.code is not ErrorCode.MESSAGE_TOO_LARGE:
-                        raise
-                    # Under this connector's size limit but over Kafka's record limit:
-                    # resending cannot help, so it is rejected like an oversized frame.
-                    error = MessageError(
-                        ErrorCode.MESSAGE_TOO_LARGE,
-                        (
-                            f"The message is {len(found.payload)} bytes, more than Kafka accepts "
-                            "in one record."
-                        ),
-                    )
-                    self.metrics.label(self.metrics.oversized).inc()
-                    log.warning(
-                        "message over Kafka's record size limit",
-                        extra=fields(
-                            peer=peer, size=len(found.payload), control_id=envelope.control_id
-                        ),
-                    )
-                    kept = Received(
-                        found.payload[:PREFIX_KEPT],
-                        received.received_at,
-                        received.connector,
-                        received.peer,
-                    )
-                    await self.store.put(
-                        [
-                            self.ingestor.dead_letter(
-                                kept,
-                                envelope,
-                                error,
-                                _now().isoformat(timespec="milliseconds"),
-                                raw,
-                            )
-                        ]
-                    )
+                delivered = await storing.deliver(self.ingestor, self.store, received, envelope)
+                self._count(delivered, envelope, peer, len(found.payload))
         except StoreError as exc:
             self.metrics.label(self.metrics.store_failures).inc()
             log.warning(
@@ -313,7 +238,32 @@ class MllpServer:
             return self._ack(
                 envelope, AckCode.COMMIT_ERROR if envelope.enhanced else AckCode.ERROR, exc
             )
-        return self._ack(envelope, ack_code(envelope, error), error)
+        return self._ack(envelope, ack_code(envelope, delivered.error), delivered.error)
+
+    def _count(
+        self, delivered: storing.Delivered, envelope: Envelope, peer: str, size: int
+    ) -> None:
+        error = delivered.error
+        if error is None:
+            self.metrics.label(self.metrics.events).inc(delivered.events)
+        elif error.code is ErrorCode.MESSAGE_TOO_LARGE:
+            self.metrics.label(self.metrics.oversized).inc()
+            log.warning(
+                "message over Kafka's record size limit",
+                extra=fields(peer=peer, size=size, control_id=envelope.control_id),
+            )
+        else:
+            self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
+            log.info(
+                "message rejected",
+                extra=fields(
+                    peer=peer,
+                    control_id=envelope.control_id,
+                    error=error.code.text,
+                    segment=error.segment,
+                    field=error.field,
+                ),
+            )
 
     def _ack(self, envelope: Envelope, code: AckCode, error: MessageError | None) -> bytes:
         self.metrics.label(self.metrics.messages, ack=code.value).inc()

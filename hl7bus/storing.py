@@ -1,0 +1,79 @@
+"""The bus's delivery promise for one received message, shared by every connector:
+the raw record first, then the events (pointing at it) — or, when the message cannot be
+translated or is too large, a dead-letter record with its bytes and why.  Returns once
+Kafka has acknowledged all of it; Kafka's failure to store it in time is a
+:class:`~hl7bus.store.StoreError` for the connector to answer (AE, or retry later)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from hl7bus.envelope import Envelope
+from hl7bus.errors import ErrorCode, MessageError
+from hl7bus.ingest import Ingestor, Received, Stored, head_of, too_large
+from hl7bus.store import KafkaStore, StoreError
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """What was stored for one message: its events, or the error it was dead-lettered with."""
+
+    events: int = 0
+    error: MessageError | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+async def dead_letter(
+    ingestor: Ingestor,
+    store: KafkaStore,
+    received: Received,
+    envelope: Envelope,
+    error: MessageError,
+    raw: Stored | None,
+) -> Delivered:
+    await store.put([ingestor.dead_letter(received, envelope, error, _now(), raw)])
+    return Delivered(error=error)
+
+
+async def too_large_message(
+    ingestor: Ingestor,
+    store: KafkaStore,
+    received: Received,
+    envelope: Envelope,
+    size: int,
+    limit: int,
+) -> Delivered:
+    """A message over the connector's limit: its first bytes, dead-lettered."""
+    return await dead_letter(
+        ingestor, store, head_of(received), envelope, too_large(size, limit), None
+    )
+
+
+async def deliver(
+    ingestor: Ingestor, store: KafkaStore, received: Received, envelope: Envelope
+) -> Delivered:
+    """Store one message as the bus promises; see the module's docstring."""
+    raw: Stored | None = None
+    try:
+        raw_put = store.put([ingestor.raw_record(received, envelope)])  # on its way already
+        translated = ingestor.translate(received)  # overlaps the raw record's round trip
+        (raw,) = await raw_put
+        if translated.error is not None:
+            return await dead_letter(ingestor, store, received, envelope, translated.error, raw)
+        records = ingestor.event_records(translated.events, raw)
+        if records:
+            await store.put(records)
+        return Delivered(events=len(records))
+    except StoreError as exc:
+        if exc.code is not ErrorCode.MESSAGE_TOO_LARGE:
+            raise
+        # Under the connector's limit but over Kafka's record limit: a resend cannot help.
+        error = MessageError(
+            ErrorCode.MESSAGE_TOO_LARGE,
+            f"The message is {len(received.raw)} bytes, more than Kafka accepts in one record.",
+        )
+        return await dead_letter(ingestor, store, head_of(received), envelope, error, raw)
