@@ -248,10 +248,12 @@ class LocalStack:
     def _wait_for_kafka(self) -> None:
         from confluent_kafka.admin import AdminClient
 
+        from hl7bus.kafka import quiet_logger
+
         s = self.settings
         deadline = time.monotonic() + s.start_timeout_s
         admin = AdminClient(
-            {"bootstrap.servers": s.bootstrap_servers, "log_level": 0, "logger": _quiet_logger()}
+            {"bootstrap.servers": s.bootstrap_servers, "log_level": 0, "logger": quiet_logger()}
         )
         while time.monotonic() < deadline:
             if self.kafka.exited():
@@ -478,12 +480,3 @@ def _require_free_port(host: str, port: int, setting: str) -> None:
                 f"Port {port} on {host} is already in use by another program; stop it or "
                 f"choose another port with {setting}."
             ) from None
-
-
-def _quiet_logger():
-    import logging
-
-    logger = logging.getLogger("hl7bus.devstack.probe")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return logger
