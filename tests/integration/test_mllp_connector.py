@@ -20,6 +20,7 @@ from mllp_support import (
     logged,
     metric,
     run_mllp_send,
+    wait_for,
 )
 
 pytestmark = pytest.mark.integration
@@ -100,7 +101,7 @@ def test_a_day_of_messages_on_one_connection_and_on_several(start_mllp, bus_topi
     assert metric(port, "hl7bus_events_total") == n_events
     assert metric(port, "hl7bus_rejected_total") == len(rejected)
     assert metric(port, "hl7bus_ack_latency_seconds_count") == len(sent)
-    assert metric(port, "hl7bus_mllp_connections") == 0
+    wait_for(lambda: metric(port, "hl7bus_mllp_connections") == 0, 5, "every sender gone")
     log = connector.log_text()
     assert len(logged(log, "message rejected")) == len(rejected)
     names = {n for m in accepted for n in m.family_names if len(n) >= 4}
