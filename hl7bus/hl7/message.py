@@ -41,7 +41,7 @@ _HEADERS = frozenset({"MSH", "FHS", "BHS"})
 class Segment:
     """One segment: its name and fields, with HL7 numbering."""
 
-    __slots__ = ("_charset", "_encoding", "_fields", "name", "raw")
+    __slots__ = ("_charset", "_fields", "encoding", "name", "raw")
 
     def __init__(self, raw: str, encoding: Encoding, charset: str = "utf-8") -> None:
         fields = raw.split(encoding.field)
@@ -51,7 +51,7 @@ class Segment:
         self.name: str = name
         self.raw: str = raw
         self._fields: list[str] = fields
-        self._encoding = encoding
+        self.encoding: Encoding = encoding
         self._charset = charset
 
     def __len__(self) -> int:
@@ -64,14 +64,10 @@ class Segment:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Segment):
             return NotImplemented
-        return self.raw == other.raw and self._encoding == other._encoding
+        return self.raw == other.raw and self.encoding == other.encoding
 
     def __hash__(self) -> int:
         return hash(self.raw)
-
-    @property
-    def encoding(self) -> Encoding:
-        return self._encoding
 
     def field(self, n: int) -> str:
         """Field ``n`` as written (still escaped), '' when absent."""
@@ -85,14 +81,14 @@ class Segment:
             return []
         if self._is_header_field(n):
             return [value]
-        return value.split(self._encoding.repetition)
+        return value.split(self.encoding.repetition)
 
     def _is_header_field(self, n: int) -> bool:
         return n in (1, 2) and self.name in _HEADERS
 
     def _repetition(self, n: int, repetition: int) -> str:
         value = self.field(n)
-        rep = self._encoding.repetition
+        rep = self.encoding.repetition
         if rep in value:
             reps = value.split(rep)
             return reps[repetition] if 0 <= repetition < len(reps) else ""
@@ -111,7 +107,7 @@ class Segment:
         value = self._repetition(n, repetition)
         if not value:
             return ""
-        encoding = self._encoding
+        encoding = self.encoding
         if encoding.component in value:
             parts = value.split(encoding.component)
             value = parts[component - 1] if component <= len(parts) else ""
@@ -138,7 +134,7 @@ class Segment:
             value = self.field(n)
             return [value] if value and repetition == 0 else []
         value = self._repetition(n, repetition)
-        parts = value.split(self._encoding.component)
+        parts = value.split(self.encoding.component)
         while parts and not parts[-1]:
             parts.pop()
         return [self._unescape(part) for part in parts]
@@ -150,18 +146,18 @@ class Segment:
         if self._is_header_field(n):
             return self.components(n, repetition)
         value = self._repetition(n, repetition)
-        parts = value.split(self._encoding.component)
+        parts = value.split(self.encoding.component)
         value = parts[component - 1] if component <= len(parts) else ""
-        sub = self._encoding.subcomponent
+        sub = self.encoding.subcomponent
         subs = value.split(sub) if sub is not None else [value]
         while subs and not subs[-1]:
             subs.pop()
         return [self._unescape(part) for part in subs]
 
     def _unescape(self, value: str) -> str:
-        esc = self._encoding.escape
+        esc = self.encoding.escape
         if esc is not None and esc in value:
-            return unescape(value, self._encoding, self._charset)
+            return unescape(value, self.encoding, self._charset)
         return value
 
 

@@ -23,6 +23,8 @@ _DTM = re.compile(
 
 def text(value: str) -> str | None:
     """An HL7 value as an event value: stripped, ``None`` when empty or the null ``""``."""
+    if value.isalnum():
+        return value
     value = value.strip()
     if not value or value == '""':
         return None
@@ -114,6 +116,8 @@ def _part(seg: Segment, comps: list[str], i: int) -> str | None:
     if i > len(comps):
         return None
     value = comps[i - 1]
+    if value.isalnum():  # most values: no separator, escape, space or null to handle
+        return value
     if not value:
         return None
     encoding = seg.encoding
@@ -291,6 +295,8 @@ def plain(seg: Segment, n: int) -> str | None:
     """The first component of field ``n`` as an event value; fast when the field is a
     plain value with no separators or escapes (most are)."""
     raw = seg.field(n)
+    if raw.isalnum():
+        return raw
     if not raw:
         return None
     for char in seg.encoding.specials:
