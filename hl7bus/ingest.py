@@ -17,7 +17,7 @@ from hl7bus.avro import compile_writer
 from hl7bus.envelope import Envelope
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.model import ClinicalEvent
-from hl7bus.events.records import to_record
+from hl7bus.events.records import encode as encode_event
 from hl7bus.mapping.context import MAPPING_VERSION, Receipt
 from hl7bus.mapping.router import translate
 from hl7bus.profiles import ProfileSet
@@ -69,9 +69,12 @@ class Translated:
     error: MessageError | None = None
 
 
-def _wire(schema_id: int, schema_name: str) -> Callable[[Any], bytes]:
+def _record_writer(schema_name: str) -> Callable[[Any], bytes]:
+    return compile_writer(json.loads(schema_text(schema_name)))
+
+
+def _wire(schema_id: int, encode: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
     header = struct.pack(">bI", 0, schema_id)  # Confluent wire format
-    encode = compile_writer(json.loads(schema_text(schema_name)))
     return lambda record: header + encode(record)
 
 
@@ -81,9 +84,9 @@ class Ingestor:
     def __init__(self, topics: Topics, profiles: ProfileSet, ids: SchemaIds) -> None:
         self.topics = topics
         self.profiles = profiles
-        self._raw = _wire(ids.raw, "RawMessage")
-        self._event = _wire(ids.events, "ClinicalEvent")
-        self._dlq = _wire(ids.dlq, "DeadLetter")
+        self._raw = _wire(ids.raw, _record_writer("RawMessage"))
+        self._event = _wire(ids.events, encode_event)
+        self._dlq = _wire(ids.dlq, _record_writer("DeadLetter"))
 
     def raw_record(self, received: Received, envelope: Envelope) -> OutRecord:
         value = self._raw(
@@ -125,9 +128,7 @@ class Ingestor:
                     )
                 event = replace(event, source=source)
             out.append(
-                OutRecord(
-                    self.topics.events, event.patient.key.encode(), self._event(to_record(event))
-                )
+                OutRecord(self.topics.events, event.patient.key.encode(), self._event(event))
             )
         return out
 

@@ -1,16 +1,21 @@
 """hl7bus's compiled Avro encoder writes exactly what fastavro writes, for every event the
-corpus yields and for edge cases of each Avro type."""
+corpus yields and for edge cases of each Avro type, whether it reads dict records or the
+event model's dataclasses."""
 
 from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
+from enum import Enum
+from types import SimpleNamespace
 
 import fastavro
 import pytest
 
-from hl7bus.avro import compile_writer
+from hl7bus.avro import compile_object_writer, compile_writer
 from hl7bus.errors import MessageError
+from hl7bus.events.model import EventType
 from hl7bus.events.records import decode, encode, to_record
 from hl7bus.hl7 import split_messages
 from hl7bus.mapping.router import translate
@@ -37,13 +42,24 @@ def _corpus_events():
 
 
 def test_every_corpus_event_encodes_like_fastavro_and_decodes_back():
+    """``encode`` reads the event's dataclasses; ``compile_writer`` the record dict."""
+    write_record = compile_writer(json.loads(schema_text("ClinicalEvent")))
     count = 0
     for event in _corpus_events():
+        record = to_record(event)
+        theirs = _fastavro("ClinicalEvent", record)
         ours = encode(event)
-        assert ours == _fastavro("ClinicalEvent", to_record(event)), event.event_id
+        assert ours == theirs, event.event_id
+        assert write_record(record) == theirs, event.event_id
         assert decode(ours) == event
         count += 1
     assert count > 250
+
+
+def test_renamed_and_enum_fields_are_read_from_the_model():
+    events = list(_corpus_events())
+    assert any(e.encounter and e.encounter.patient_class for e in events)
+    assert {type(e.event_type) for e in events} == {EventType}
 
 
 EDGE_SCHEMA = {
@@ -66,63 +82,63 @@ EDGE_SCHEMA = {
 }
 
 
-@pytest.mark.parametrize(
-    "record",
-    [
-        {
-            "l": 0,
-            "i": 0,
-            "d": 0.0,
-            "f": 0.0,
-            "b": False,
-            "raw": b"",
-            "s": "",
-            "u": None,
-            "m": {},
-            "e": "A",
-            "again": None,
-        },
-        {
-            "l": -(2**63),
-            "i": 2**31 - 1,
-            "d": -1.5e300,
-            "f": 1.5,
-            "b": True,
-            "raw": b"\x00\xff",
-            "s": "Zoë 北京 \U0001f489",
-            "u": "x",
-            "m": {"k": 1.0, "n": None},
-            "e": "C",
-            "again": "B",
-        },
-        {
-            "l": 2**63 - 1,
-            "i": -(2**31),
-            "d": 1e-300,
-            "f": -2.0,
-            "b": False,
-            "raw": b"x" * 300,
-            "s": "y" * 200,
-            "u": -64,
-            "m": {"": None},
-            "e": "B",
-            "again": "A",
-        },
-        {
-            "l": 63,
-            "i": -65,
-            "d": 3.0,
-            "f": 0.25,
-            "b": True,
-            "raw": b"ab",
-            "s": "s",
-            "u": [1, -1, 2**20],
-            "m": {},
-            "e": "A",
-            "again": None,
-        },
-    ],
-)
+EDGE_RECORDS = [
+    {
+        "l": 0,
+        "i": 0,
+        "d": 0.0,
+        "f": 0.0,
+        "b": False,
+        "raw": b"",
+        "s": "",
+        "u": None,
+        "m": {},
+        "e": "A",
+        "again": None,
+    },
+    {
+        "l": -(2**63),
+        "i": 2**31 - 1,
+        "d": -1.5e300,
+        "f": 1.5,
+        "b": True,
+        "raw": b"\x00\xff",
+        "s": "Zoë 北京 \U0001f489",
+        "u": "x",
+        "m": {"k": 1.0, "n": None},
+        "e": "C",
+        "again": "B",
+    },
+    {
+        "l": 2**63 - 1,
+        "i": -(2**31),
+        "d": 1e-300,
+        "f": -2.0,
+        "b": False,
+        "raw": b"x" * 300,
+        "s": "y" * 200,
+        "u": -64,
+        "m": {"": None},
+        "e": "B",
+        "again": "A",
+    },
+    {
+        "l": 63,
+        "i": -65,
+        "d": 3.0,
+        "f": 0.25,
+        "b": True,
+        "raw": b"ab",
+        "s": "s",
+        "u": [1, -1, 2**20],
+        "m": {},
+        "e": "A",
+        "again": None,
+    },
+]
+
+
+@pytest.mark.parametrize("record", EDGE_RECORDS)
 def test_edge_values_match_fastavro(record):
     ours = compile_writer(EDGE_SCHEMA)(record)
     theirs = io.BytesIO()
@@ -130,6 +146,92 @@ def test_edge_values_match_fastavro(record):
     assert ours == theirs.getvalue()
 
 
+@pytest.mark.parametrize("record", EDGE_RECORDS)
+def test_edge_values_read_as_attributes_match_fastavro(record):
+    class Symbol(str, Enum):
+        A = "A"
+        B = "B"
+        C = "C"
+
+    attributes = {**record, "e": Symbol(record["e"])}
+    ours = compile_object_writer(EDGE_SCHEMA)(SimpleNamespace(**attributes))
+    theirs = io.BytesIO()
+    fastavro.schemaless_writer(theirs, fastavro.parse_schema(EDGE_SCHEMA), record)
+    assert ours == theirs.getvalue()
+
+
+TREE_SCHEMA = {
+    "type": "record",
+    "name": "Node",
+    "fields": [
+        {"name": "label", "type": "string"},
+        {"name": "children", "type": {"type": "array", "items": "Node"}},
+        {"name": "next", "type": ["null", "Node"]},
+        {"name": "tag", "type": ["string", "null", "Node"]},
+        {"name": "lambda", "type": "long"},
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Node:
+    label: str
+    children: tuple[Node, ...] = ()
+    next: Node | None = None
+    tag: str | Node | None = None
+    weight: int = 0
+
+
+def _tree_record(node: Node | None) -> dict | None:
+    if node is None:
+        return None
+    return {
+        "label": node.label,
+        "children": [_tree_record(c) for c in node.children],
+        "next": _tree_record(node.next),
+        "tag": _tree_record(node.tag) if isinstance(node.tag, Node) else node.tag,
+        "lambda": node.weight,
+    }
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        Node("leaf"),
+        Node("é", children=(Node("a", weight=-1), Node("b", tag="t")), next=Node("n", tag=None)),
+        Node("r", tag=Node("inner", children=(Node("x" * 100),)), weight=2**40),
+    ],
+)
+def test_recursive_records_and_general_unions_match_fastavro(tree):
+    record = _tree_record(tree)
+    theirs = io.BytesIO()
+    fastavro.schemaless_writer(theirs, fastavro.parse_schema(TREE_SCHEMA), record)
+    assert compile_writer(TREE_SCHEMA)(record) == theirs.getvalue()
+    assert compile_object_writer(TREE_SCHEMA, {"lambda": "weight"})(tree) == theirs.getvalue()
+
+
 @pytest.mark.parametrize("name", sorted(SCHEMA_FILES))
 def test_every_bus_schema_compiles(name):
     assert callable(compile_writer(json.loads(schema_text(name))))
+    assert callable(compile_object_writer(json.loads(schema_text(name))))
+
+
+OPTIONAL_SCHEMA = {
+    "type": "record",
+    "name": "Optional",
+    "fields": [
+        {"name": "s", "type": ["null", "string"]},
+        {"name": "n", "type": ["null", "long"]},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("s", "n"),
+    [(None, None), ("", 0), ("a" * 63, 63), ("a" * 64, 64), ("é" * 32, -65), ("z" * 9000, -1)],
+)
+def test_optional_values_either_side_of_one_length_byte_match_fastavro(s, n):
+    theirs = io.BytesIO()
+    fastavro.schemaless_writer(theirs, fastavro.parse_schema(OPTIONAL_SCHEMA), {"s": s, "n": n})
+    assert compile_writer(OPTIONAL_SCHEMA)({"s": s, "n": n}) == theirs.getvalue()
+    assert compile_object_writer(OPTIONAL_SCHEMA)(SimpleNamespace(s=s, n=n)) == theirs.getvalue()
