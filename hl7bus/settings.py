@@ -41,6 +41,9 @@ class RegistrySettings(BaseSettings):
 
     url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
     basic_auth: SecretStr | None = Field(default=None, description="user:password")
+    timeout_s: float = Field(
+        default=10.0, gt=0, description="for each HTTP request; a timed-out request is retried"
+    )
 
 
 class DevStackSettings(BaseSettings):

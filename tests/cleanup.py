@@ -22,7 +22,7 @@ def forget(kafka_settings, registry_url: str | None, topics: list[str]) -> None:
     if registry_url:
         from confluent_kafka.schema_registry import SchemaRegistryClient
 
-        client = SchemaRegistryClient({"url": registry_url})
+        client = SchemaRegistryClient({"url": registry_url, "timeout": 10})
         for topic in topics:
             for permanent in (False, True):
                 try:

@@ -1,0 +1,105 @@
+"""How hl7bus talks to the schema registry: subjects named per topic, and no request that
+can block forever.  A small registry stand-in on loopback records what the real client asks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from hl7bus import serde
+from hl7bus.settings import RegistrySettings
+
+
+class _Registry(BaseHTTPRequestHandler):
+    """Answers registration with id 1 and the schema by id; 404 (as a registry without the
+    API would) for anything else.  With ``silent``, it reads requests and never answers."""
+
+    protocol_version = "HTTP/1.1"
+    paths: list[str]
+    silent: bool
+
+    def _answer(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.paths.append(f"{self.command} {self.path.split('?')[0]}")
+        if self.silent:
+            time.sleep(30)
+            return
+        if self.command == "POST" and "/subjects/" in self.path:
+            self._answer(200, {"id": 1})
+        elif self.path.startswith("/schemas/ids/1"):
+            self._answer(200, {"schema": serde.schema_text("RawMessage")})
+        else:
+            self._answer(404, {"error_code": 404, "message": "HTTP 404 Not Found"})
+
+    do_GET = do_POST = _handle
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@contextmanager
+def _registry(*, silent: bool = False) -> Iterator[tuple[str, list[str]]]:
+    paths: list[str] = []
+    handler = type("Handler", (_Registry,), {"paths": paths, "silent": silent})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", paths
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _raw_record() -> dict:
+    return {
+        "raw": b"MSH|^~\\&|LAB|NORTH\r",
+        "received_at": "2026-11-28T10:15:00+00:00",
+        "connector": "mllp:test",
+        "message_control_id": "MSG-1",
+    }
+
+
+def test_records_go_to_the_subject_of_their_topic_and_nothing_else_is_asked():
+    with _registry() as (url, paths):
+        client = serde.registry_client(RegistrySettings(url=url))
+        serializer = serde.avro_serializer(client, "RawMessage")
+        context = SerializationContext("hl7.raw", MessageField.VALUE)
+        record = _raw_record()
+        data = serializer(record, context)
+        fresh = serde.registry_client(RegistrySettings(url=url))  # nothing cached
+        back = serde.avro_deserializer(fresh)(data, context)
+    assert data[:5] == b"\x00\x00\x00\x00\x01"  # Confluent wire format, schema id 1
+    assert back["message_control_id"] == "MSG-1"
+    assert paths == ["POST /subjects/hl7.raw-value/versions", "GET /schemas/ids/1"]
+
+
+def test_a_registry_that_never_answers_gives_an_error_not_a_hang():
+    with _registry(silent=True) as (url, paths):
+        client = serde.registry_client(RegistrySettings(url=url, timeout_s=0.3))
+        started = time.monotonic()
+        with pytest.raises(Exception) as caught:
+            client.get_subjects()
+        waited = time.monotonic() - started
+    assert (
+        "timed out" in str(caught.value).lower() or "timeout" in type(caught.value).__name__.lower()
+    )
+    assert len(paths) >= 2  # the timed-out request was retried
+    assert waited < 20
