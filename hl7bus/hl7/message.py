@@ -137,7 +137,7 @@ class Segment:
         parts = value.split(self.encoding.component)
         while parts and not parts[-1]:
             parts.pop()
-        return [self._unescape(part) for part in parts]
+        return [self.unescape(part) for part in parts]
 
     def subcomponents(self, n: int, component: int = 1, repetition: int = 0) -> list[str]:
         """The unescaped subcomponents of ``n.component``, without trailing empty ones."""
@@ -152,9 +152,11 @@ class Segment:
         subs = value.split(sub) if sub is not None else [value]
         while subs and not subs[-1]:
             subs.pop()
-        return [self._unescape(part) for part in subs]
+        return [self.unescape(part) for part in subs]
 
-    def _unescape(self, value: str) -> str:
+    def unescape(self, value: str) -> str:
+        """A value of this segment, as written, with its escape sequences resolved (in the
+        message's encoding characters and character set)."""
         esc = self.encoding.escape
         if esc is not None and esc in value:
             return unescape(value, self.encoding, self._charset)

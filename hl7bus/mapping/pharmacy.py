@@ -29,9 +29,7 @@ def _route(group: results.OrderGroup, after: Segment | None = None) -> str | Non
     return values.coded_text(rxr, 1) if rxr is not None else None
 
 
-def _encoded(
-    ctx: MessageContext, rxe: Segment, group: results.OrderGroup, index: int
-) -> Medication:
+def _encoded(rxe: Segment, group: results.OrderGroup, index: int) -> Medication:
     code, system, display = values.coded(rxe, 2)
     frequency = text(rxe.get(1, 2))
     tq1 = _detail(group, "TQ1", rxe)
@@ -79,7 +77,7 @@ def map_pharmacy_order(ctx: MessageContext) -> list[ClinicalEvent]:
         for order_group in found.orders:
             order = results.order(ctx, order_group)
             meds = tuple(
-                _encoded(ctx, d, order_group, 0) for d in order_group.details if d.name == "RXE"
+                _encoded(d, order_group, 0) for d in order_group.details if d.name == "RXE"
             )
             kind = (
                 EventType.ORDER_CANCELLED

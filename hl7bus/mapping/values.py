@@ -126,7 +126,7 @@ def _part(seg: Segment, comps: list[str], i: int) -> str | None:
         value = value.split(sub, 1)[0]
     esc = encoding.escape
     if esc and esc in value:
-        value = seg._unescape(value)
+        value = seg.unescape(value)
     value = value.strip()
     if not value or value == '""':
         return None
@@ -139,7 +139,7 @@ def _sub(seg: Segment, comps: list[str], i: int, j: int) -> str | None:
         return None
     sub = seg.encoding.subcomponent
     parts = comps[i - 1].split(sub) if sub else [comps[i - 1]]
-    return text(seg._unescape(parts[j - 1])) if j <= len(parts) else None
+    return text(seg.unescape(parts[j - 1])) if j <= len(parts) else None
 
 
 def person_name(seg: Segment, n: int, rep: int = 0) -> PersonName | None:
