@@ -5,7 +5,8 @@
 3. else the local stack of ``hl7bus dev up`` (started here when it is not running, and
    stopped again at the end if this run started it).
 
-No broker is a loud failure, never a skip.
+No broker is a loud failure, never a skip; nor is a missing HL7 corpus (``../shared/corpus``,
+read in place), which many unit tests read.
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ class BusEndpoints:
     bootstrap_servers: str
     registry_url: str
     origin: str
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not CORPUS.is_dir():
+        raise pytest.UsageError(
+            f"The HL7 sample corpus is not at {CORPUS}: clone hl7bus beside ../shared, "
+            "or point HL7BUS_CORPUS at it."
+        )
 
 
 def _docker_engine_answers() -> bool:

@@ -31,7 +31,6 @@ def _corpus_messages() -> list[bytes]:
 
 
 MESSAGES = _corpus_messages()
-needs_corpus = pytest.mark.skipif(not MESSAGES, reason=f"no HL7 corpus at {CORPUS}")
 
 SEGMENT_LINE = re.compile(rb"[A-Z][A-Z0-9]{2}(?:[|^!]|$)")
 
@@ -158,14 +157,12 @@ def test_random_text_after_msh(text: str) -> None:
     _parse_or_reject("MSH" + text)
 
 
-@needs_corpus
 @FAST
 @given(st.sampled_from(MESSAGES or [b""]), st.integers(min_value=0, max_value=20_000))
 def test_truncated_corpus_messages(message: bytes, cut: int) -> None:
     _parse_or_reject(message[: cut % (len(message) + 1)])
 
 
-@needs_corpus
 @FAST
 @given(st.sampled_from(MESSAGES or [b""]), st.integers(min_value=0), st.binary(max_size=8))
 def test_corrupted_corpus_messages(message: bytes, position: int, junk: bytes) -> None:
@@ -173,7 +170,6 @@ def test_corrupted_corpus_messages(message: bytes, position: int, junk: bytes) -
     _parse_or_reject(message[:position] + junk + message[position + len(junk) :])
 
 
-@needs_corpus
 @FAST
 @given(st.data())
 def test_shuffled_segments(data: st.DataObject) -> None:
@@ -199,7 +195,6 @@ FRAMINGS = [
 ]
 
 
-@needs_corpus
 @FAST
 @given(
     st.lists(st.sampled_from(MESSAGES or [b""]), min_size=1, max_size=6),
@@ -222,7 +217,6 @@ def test_concatenated_messages_split_back(
     ]
 
 
-@needs_corpus
 @FAST
 @given(st.sampled_from(MESSAGES or [b""]), st.integers(min_value=1, max_value=50))
 def test_mllp_stream_cut_anywhere_keeps_messages(message: bytes, repeat: int) -> None:

@@ -138,7 +138,6 @@ def test_a_batch_file(tmp_path: Path) -> None:
     assert [r["event_type"] for r in events(done)] == ["PATIENT_ADMITTED", "OBSERVATIONS_REPORTED"]
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no HL7 corpus at {CORPUS}")
 def test_a_corpus_batch_file() -> None:
     done = run(str(CORPUS / "pyhl7__sample_file1__1.batch.hl7"))
     assert done.returncode == 0

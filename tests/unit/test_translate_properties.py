@@ -13,7 +13,6 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +36,6 @@ def _corpus_messages() -> list[bytes]:
 
 
 MESSAGES = _corpus_messages() if CORPUS.is_dir() else []
-needs_corpus = pytest.mark.skipif(not MESSAGES, reason=f"no HL7 corpus at {CORPUS}")
 
 # A profile that exercises every optional path: zone, charset, key rule, codes, Z-fields.
 RICH = ProfileSet(
@@ -104,7 +102,6 @@ def test_random_text(text: str) -> None:
 # --- corpus messages, damaged --------------------------------------------------------
 
 
-@needs_corpus
 @FAST
 @given(st.sampled_from(MESSAGES), st.floats(0, 1))
 def test_truncated_corpus_messages(message: bytes, where: float) -> None:
@@ -113,7 +110,6 @@ def test_truncated_corpus_messages(message: bytes, where: float) -> None:
     check(cut, RICH)
 
 
-@needs_corpus
 @FAST
 @given(st.sampled_from(MESSAGES), st.randoms(use_true_random=False))
 def test_corpus_messages_with_segments_shuffled(message: bytes, rnd) -> None:
@@ -159,7 +155,6 @@ NASTY = [
 ]
 
 
-@needs_corpus
 @FAST
 @given(
     st.sampled_from(MESSAGES),
@@ -176,7 +171,6 @@ def test_corpus_messages_with_junk_inserted(
     check(damaged, RICH)
 
 
-@needs_corpus
 @FAST
 @given(st.sampled_from(MESSAGES), st.integers(0, 30), st.sampled_from(NASTY))
 def test_corpus_messages_with_a_field_replaced(message: bytes, field: int, junk: bytes) -> None:
