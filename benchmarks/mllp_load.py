@@ -41,36 +41,13 @@ class Template:
         return self.head + control_id + self.tail
 
 
-def split_control_id(raw: bytes) -> tuple[bytes, bytes] | None:
-    """``(head, tail)`` around MSH-10 of ``raw``, or None when it has no MSH-10."""
-    start = raw.find(b"MSH")
-    if start < 0 or len(raw) < start + 4:
-        return None
-    sep = raw[start + 3 : start + 4]
-    end = len(raw)
-    for stop in (b"\r", b"\n"):
-        at = raw.find(stop, start)
-        if 0 <= at < end:
-            end = at
-    # MSH-1 is the separator itself: MSH-10 follows the 9th separator of the line.
-    at = start + 3
-    for _ in range(9):
-        at = raw.find(sep, at, end)
-        if at < 0:
-            return None
-        at += 1
-    stop = raw.find(sep, at, end)
-    stop = end if stop < 0 else stop
-    return raw[:at], raw[stop:]
-
-
 def load_templates(corpus: pathlib.Path, count: int, max_bytes: int = 16384) -> list[Template]:
     """Up to ``count`` ORU^R01 messages of the corpus, of at most ``max_bytes`` (ORU-sized:
     the corpus also holds a few outliers up to 110 kB), that hl7bus translates and that ask
     for original-mode ACKs (no MSH-15, so AA rather than CA), chosen evenly over the sorted
     file list (so several sources are in), read in place."""
     from benchmarks.parse_baselines import corpus_files, message_type
-    from hl7bus.envelope import read_envelope
+    from hl7bus.envelope import control_id_bounds, read_envelope
     from hl7bus.errors import MessageError
     from hl7bus.mapping.router import translate
     from hl7bus.profiles import ProfileSet
@@ -81,14 +58,15 @@ def load_templates(corpus: pathlib.Path, count: int, max_bytes: int = 16384) -> 
         raw = path.read_bytes()
         if len(raw) > max_bytes or not message_type(raw).startswith("ORU^R01"):
             continue
-        parts = split_control_id(raw)
-        if parts is None or read_envelope(raw).enhanced:  # enhanced mode answers CA, not AA
+        bounds = control_id_bounds(raw)
+        if bounds is None or read_envelope(raw).enhanced:  # enhanced mode answers CA, not AA
             continue
+        head, tail = raw[: bounds[0]], raw[bounds[1] :]
         try:
-            translate(parts[0] + b"BENCH0000001" + parts[1], profiles)
+            translate(head + b"BENCH0000001" + tail, profiles)
         except MessageError:
             continue
-        accepted.append(Template(path.name, *parts))
+        accepted.append(Template(path.name, head, tail))
     if len(accepted) <= count:
         return accepted
     step = len(accepted) / count

@@ -77,3 +77,23 @@ def read_envelope(raw: bytes) -> Envelope:
         application_ack_type=part(16),
         charset=part(18),
     )
+
+
+def control_id_bounds(raw: bytes) -> tuple[int, int] | None:
+    """Where MSH-10 (the control id) sits in ``raw``, as ``(start, stop)`` offsets, so that
+    ``raw[:start] + other + raw[stop:]`` is the same message with another id; None when the
+    header has no MSH-10."""
+    start = raw.find(b"MSH")
+    if start < 0 or len(raw) < start + 4:
+        return None
+    separator = raw[start + 3 : start + 4]
+    match = _SEGMENT_END.search(raw, start)
+    line_end = match.start() if match else len(raw)
+    at = start + 3  # MSH-1 is the separator itself: MSH-10 follows the ninth
+    for _ in range(9):
+        at = raw.find(separator, at, line_end)
+        if at < 0:
+            return None
+        at += 1
+    stop = raw.find(separator, at, line_end)
+    return at, line_end if stop < 0 else stop

@@ -21,6 +21,8 @@ from hl7bus.bootstrap import prepare_bus
 from hl7bus.settings import KafkaSettings, RegistrySettings
 from hl7bus.topics import Topics
 
+from mllp_support import metric, wait_for
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -122,6 +124,8 @@ def start_mllp(bus_topics: BusTopics, tmp_path: Path) -> Iterator[Callable[..., 
         )
         started.append(running)
         _wait_for_port(running.port, process, log)
+        # The probe was a connection too: hand over a connector that has seen it closed.
+        wait_for(lambda: metric(metrics_port, "hl7bus_mllp_connections") == 0, 5, "probe gone")
         return running
 
     yield start

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hl7bus.connectors.mllp.ack import ack_code
 from hl7bus.connectors.mllp.framing import frame
-from hl7bus.envelope import read_envelope
+from hl7bus.envelope import control_id_bounds, read_envelope
 from hl7bus.errors import MessageError
 from hl7bus.hl7 import parse_message
 from hl7bus.mapping.router import translate
@@ -41,22 +41,10 @@ MLLP_SEND = Path(sys.executable).parent / "mllp_send"
 
 def set_control_id(raw: bytes, control_id: str) -> bytes:
     """``raw`` with MSH-10 replaced, or ``raw`` unchanged when its header has no MSH-10."""
-    start = raw.find(b"MSH")
-    if start < 0 or len(raw) < start + 4:
+    bounds = control_id_bounds(raw)
+    if bounds is None:
         return raw
-    sep = raw[start + 3 : start + 4]
-    line_end = len(raw)
-    for stop in (b"\r", b"\n"):
-        at = raw.find(stop, start)
-        if 0 <= at < line_end:
-            line_end = at
-    at = start + 3  # MSH-1, the first separator; MSH-10 follows the ninth
-    for _ in range(8):
-        at = raw.find(sep, at + 1, line_end)
-        if at < 0:
-            return raw
-    end = raw.find(sep, at + 1, line_end)
-    changed = raw[: at + 1] + control_id.encode() + raw[end if end >= 0 else line_end :]
+    changed = raw[: bounds[0]] + control_id.encode() + raw[bounds[1] :]
     return changed if read_envelope(changed).control_id == control_id else raw
 
 
