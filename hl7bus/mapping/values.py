@@ -159,11 +159,6 @@ def _hd(seg: Segment, comps: list[str], i: int) -> str | None:
     return _part(seg, comps, i) or _sub(seg, comps, i, 2)
 
 
-def hd(seg: Segment, n: int, component: int, rep: int = 0) -> str | None:
-    """An HD inside a component (e.g. CX-4): its namespace id, else its universal id."""
-    return _hd(seg, _raw(seg, n, rep), component)
-
-
 def identifiers(seg: Segment, n: int) -> tuple[Identifier, ...]:
     """Every CX repetition of a field (PID-3, MRG-1): value, assigning authority, type."""
     found = []
@@ -270,10 +265,6 @@ def coded_text(seg: Segment, n: int, rep: int = 0) -> str | None:
     """A coded value in one string: its display, else its code."""
     code, _system, display = coded(seg, n, rep)
     return display or code
-
-
-def first_text(seg: Segment, n: int) -> str | None:
-    return text(seg.get(n))
 
 
 def whole(seg: Segment, n: int, rep: int = 0) -> str:
