@@ -1,29 +1,15 @@
-"""Golden tests: chosen corpus messages and the events they must give, field by field.
+"""Snapshots: what hl7bus gives for chosen corpus messages, recorded from its output.
 
-Each ``tests/golden/<what it covers>.json`` holds the expected events of one input
-file, named in it: a corpus file (read in place from ``CORPUS``), or one of our own small
-messages in ``tests/golden/inputs/`` (for what the corpus lacks, such as ``\\F\\`` and
-``\\E\\`` escapes or ISO 8859-1 bytes).  Its form::
+Each ``tests/snapshots/<what it covers>.json`` holds the events hl7bus wrote for one
+input file, named in it: a corpus file (read in place from ``CORPUS``) or one of the
+project's own messages in ``tests/messages/``.  These are regression guards written by the
+code under test, not expectations written from the HL7 text (those are the goldens of
+``tests/golden/``).  When the code changes what it gives, a failure lists each differing
+field; review each change, then rewrite the snapshots::
 
-    {
-      "input": "<file name>",
-      "covers": "what this case is here for",
-      "profile": {...},            # optional: the default sender profile to use
-      "messages": [                # one entry per message split_messages finds
-        {"events": [<record>, ...]},            # the records, minus source.received_at
-        {"rejected": {"code": "...", "segment": "...", "field": 9}}
-      ]
-    }
+    .venv/bin/python tests/unit/test_snapshots.py --update [NAME ...]
 
-The expected values were checked by hand against the raw messages (names, identifiers,
-dates, offsets, codes, values, units, flags, unescaped text), not copied from our
-output.  When the code changes what it gives, a failure lists each differing field.
-
-To rewrite goldens from the current output (then review every changed value by hand,
-e.g. with ``git diff tests/golden``); a new golden starts as a file holding only its
-``input`` and ``covers``::
-
-    .venv/bin/python tests/unit/test_golden.py --update [NAME ...]
+Snapshots of corpus files run with ``make test-corpus``.
 """
 
 from __future__ import annotations
@@ -44,13 +30,13 @@ from hl7bus.profiles import ProfileSet, SenderProfile
 REPO = Path(__file__).resolve().parents[2]
 from paths import CORPUS  # noqa: E402
 
-GOLDEN = REPO / "tests" / "golden"
-INPUTS = GOLDEN / "inputs"
+SNAPSHOTS = REPO / "tests" / "snapshots"
+INPUTS = REPO / "tests" / "messages"
 
 # Goldens that hold the correct value where hl7bus (its parser) is still wrong.
-XFAIL: dict[str, str] = {}  # golden name -> why it is expected to fail, while it does
+XFAIL: dict[str, str] = {}  # snapshot name -> why it is expected to fail, while it does
 
-CASES = sorted(p.name for p in GOLDEN.glob("*.json"))
+CASES = sorted(p.name for p in SNAPSHOTS.glob("*.json"))
 
 
 def _input(name: str) -> Path:
@@ -58,17 +44,17 @@ def _input(name: str) -> Path:
     return own if own.exists() else CORPUS / name
 
 
-def _profiles(golden: dict[str, Any]) -> ProfileSet:
-    if golden.get("profile"):
-        return ProfileSet(default=SenderProfile.model_validate(golden["profile"]))
+def _profiles(snapshot: dict[str, Any]) -> ProfileSet:
+    if snapshot.get("profile"):
+        return ProfileSet(default=SenderProfile.model_validate(snapshot["profile"]))
     return ProfileSet()
 
 
-def actual_messages(golden: dict[str, Any]) -> list[dict[str, Any]]:
-    """What hl7bus gives today for the golden's input, in the golden's form."""
+def actual_messages(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """What hl7bus gives today for the snapshot's input, in its form."""
     profiles = _profiles(golden)
     out: list[dict[str, Any]] = []
-    for chunk in split_messages(_input(golden["input"]).read_bytes()):
+    for chunk in split_messages(_input(snapshot["input"]).read_bytes()):
         try:
             translation = translate(chunk, profiles)
         except MessageError as exc:
@@ -120,7 +106,7 @@ def differences(expected: Any, actual: Any) -> list[str]:
     return lines
 
 
-def test_there_are_enough_goldens() -> None:
+def test_there_are_enough_snapshots() -> None:
     assert len(CASES) >= 40
 
 
@@ -131,16 +117,16 @@ def test_there_are_enough_goldens() -> None:
         for c in CASES
     ],
 )
-def test_golden(case: str) -> None:
-    golden = json.loads((GOLDEN / case).read_text(encoding="utf-8"))
-    assert _input(golden["input"]).is_file(), f"{case}: no input {golden['input']}"
-    diff = differences(golden["messages"], actual_messages(golden))
+def test_snapshot(case: str) -> None:
+    golden = json.loads((SNAPSHOTS / case).read_text(encoding="utf-8"))
+    assert _input(snapshot["input"]).is_file(), f"{case}: no input {golden['input']}"
+    diff = differences(snapshot["messages"], actual_messages(golden))
     if diff:
         shown = "\n  ".join(diff[:60])
         more = f"\n  ... and {len(diff) - 60} more" if len(diff) > 60 else ""
         pytest.fail(
-            f"{case}: {len(diff)} field(s) differ from the golden "
-            f"({golden.get('covers', '')}):\n  {shown}{more}",
+            f"{case}: {len(diff)} field(s) differ from the snapshot "
+            f"({snapshot.get('covers', '')}):\n  {shown}{more}",
             pytrace=False,
         )
 
@@ -149,9 +135,9 @@ def update(names: list[str]) -> None:
     """Rewrite goldens from the current output (keeping input, covers and profile)."""
     for name in names:
         name = name.removesuffix(".json")
-        path = GOLDEN / f"{name}.json"
+        path = SNAPSHOTS / f"{name}.json"
         golden = json.loads(path.read_text(encoding="utf-8"))
-        golden["messages"] = actual_messages(golden)
+        snapshot["messages"] = actual_messages(golden)
         path.write_text(json.dumps(golden, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {path.relative_to(REPO)}")
 
@@ -159,6 +145,6 @@ def update(names: list[str]) -> None:
 if __name__ == "__main__":
     args = sys.argv[1:]
     if not args or args[0] != "--update":
-        sys.exit("usage: test_golden.py --update [NAME ...]  (all goldens when no NAME)")
+        sys.exit("usage: test_snapshots.py --update [NAME ...]  (all goldens when no NAME)")
     # Without names, goldens marked XFAIL keep their hand-written (correct) expectation.
     update(args[1:] or [c.removesuffix(".json") for c in CASES if c not in XFAIL])
