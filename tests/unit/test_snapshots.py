@@ -52,7 +52,7 @@ def _profiles(snapshot: dict[str, Any]) -> ProfileSet:
 
 def actual_messages(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
     """What hl7bus gives today for the snapshot's input, in its form."""
-    profiles = _profiles(golden)
+    profiles = _profiles(snapshot)
     out: list[dict[str, Any]] = []
     for chunk in split_messages(_input(snapshot["input"]).read_bytes()):
         try:
@@ -118,9 +118,9 @@ def test_there_are_enough_snapshots() -> None:
     ],
 )
 def test_snapshot(case: str) -> None:
-    golden = json.loads((SNAPSHOTS / case).read_text(encoding="utf-8"))
-    assert _input(snapshot["input"]).is_file(), f"{case}: no input {golden['input']}"
-    diff = differences(snapshot["messages"], actual_messages(golden))
+    snapshot = json.loads((SNAPSHOTS / case).read_text(encoding="utf-8"))
+    assert _input(snapshot["input"]).is_file(), f"{case}: no input {snapshot['input']}"
+    diff = differences(snapshot["messages"], actual_messages(snapshot))
     if diff:
         shown = "\n  ".join(diff[:60])
         more = f"\n  ... and {len(diff) - 60} more" if len(diff) > 60 else ""
@@ -132,19 +132,19 @@ def test_snapshot(case: str) -> None:
 
 
 def update(names: list[str]) -> None:
-    """Rewrite goldens from the current output (keeping input, covers and profile)."""
+    """Rewrite snapshots from the current output (keeping input, covers and profile)."""
     for name in names:
         name = name.removesuffix(".json")
         path = SNAPSHOTS / f"{name}.json"
-        golden = json.loads(path.read_text(encoding="utf-8"))
-        snapshot["messages"] = actual_messages(golden)
-        path.write_text(json.dumps(golden, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        snapshot = json.loads(path.read_text(encoding="utf-8"))
+        snapshot["messages"] = actual_messages(snapshot)
+        path.write_text(json.dumps(snapshot, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"wrote {path.relative_to(REPO)}")
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
     if not args or args[0] != "--update":
-        sys.exit("usage: test_snapshots.py --update [NAME ...]  (all goldens when no NAME)")
-    # Without names, goldens marked XFAIL keep their hand-written (correct) expectation.
+        sys.exit("usage: test_snapshots.py --update [NAME ...]  (all snapshots when no NAME)")
+    # Without names, snapshots marked XFAIL keep their hand-written (correct) expectation.
     update(args[1:] or [c.removesuffix(".json") for c in CASES if c not in XFAIL])
