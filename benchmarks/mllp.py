@@ -230,8 +230,8 @@ def run_phase(
 
 def build_records(ingestor, templates) -> list[list]:
     """Per template, the records the connector would put on Kafka for one copy."""
-    from hl7bus.envelope import read_envelope
-    from hl7bus.ingest import Received, Stored
+    from hl7bus.hl7.header import read_envelope
+    from hl7bus.ingest.records import Received, Stored
 
     sets = []
     for i, template in enumerate(templates):
@@ -254,7 +254,7 @@ def raw_producer_ceiling(kafka, record_sets: list[list], seconds: float) -> dict
     counted once Kafka acknowledged them."""
     from confluent_kafka import Producer
 
-    from hl7bus.kafka import producer_config
+    from hl7bus.kafka.clients import producer_config
 
     config = producer_config(kafka)
     config["client.id"] = "hl7bus-bench-ceiling"
@@ -301,8 +301,8 @@ def raw_producer_ceiling(kafka, record_sets: list[list], seconds: float) -> dict
 
 def translation_alone(ingestor, templates, seconds: float) -> float:
     """msgs/s of the connector's Python work per message, on one core, no I/O."""
-    from hl7bus.envelope import read_envelope
-    from hl7bus.ingest import Received, Stored
+    from hl7bus.hl7.header import read_envelope
+    from hl7bus.ingest.records import Received, Stored
 
     stored = Stored(ingestor.topics.raw, 0, 0)
     done, n = 0, len(templates)
@@ -389,7 +389,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from hl7bus import wiring
-    from hl7bus.bootstrap import prepare_bus
+    from hl7bus.kafka.setup import prepare_bus
     from hl7bus.settings import KafkaSettings, RegistrySettings
 
     templates = load.load_templates(args.corpus, args.messages, args.max_bytes)
@@ -519,7 +519,7 @@ def main() -> None:
 def _delete_topics(kafka, names) -> None:
     from confluent_kafka.admin import AdminClient
 
-    from hl7bus.kafka import client_config
+    from hl7bus.kafka.clients import client_config
 
     admin = AdminClient(client_config(kafka))
     try:

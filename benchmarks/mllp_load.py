@@ -47,10 +47,10 @@ def load_templates(corpus: pathlib.Path, count: int, max_bytes: int = 16384) -> 
     for original-mode ACKs (no MSH-15, so AA rather than CA), chosen evenly over the sorted
     file list (so several sources are in), read in place."""
     from benchmarks.parse_baselines import corpus_files, message_type
-    from hl7bus.envelope import control_id_bounds, read_envelope
     from hl7bus.errors import MessageError
+    from hl7bus.hl7.header import control_id_bounds, read_envelope
+    from hl7bus.mapping.profiles import ProfileSet
     from hl7bus.mapping.router import translate
-    from hl7bus.profiles import ProfileSet
 
     profiles = ProfileSet()
     accepted: list[Template] = []

@@ -28,8 +28,8 @@ from benchmarks import parse_baselines as baselines
 from hl7bus.errors import MessageError
 from hl7bus.events.records import encode
 from hl7bus.hl7 import parse_message
+from hl7bus.mapping.profiles import ProfileSet
 from hl7bus.mapping.router import translate
-from hl7bus.profiles import ProfileSet
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -23,7 +23,7 @@ def _dev(args: argparse.Namespace) -> int:
     settings = DevStackSettings()
     stack = LocalStack(settings)
     if args.action == "up":
-        from hl7bus.bootstrap import prepare_bus
+        from hl7bus.kafka.setup import prepare_bus
         from hl7bus.settings import KafkaSettings, RegistrySettings
 
         was_running = stack.status().running
@@ -48,7 +48,7 @@ def _dev(args: argparse.Namespace) -> int:
 def _setup(args: argparse.Namespace) -> int:
     import time
 
-    from hl7bus.bootstrap import prepare_bus
+    from hl7bus.kafka.setup import prepare_bus
     from hl7bus.settings import KafkaSettings, RegistrySettings
 
     kafka, registry = KafkaSettings(), RegistrySettings()

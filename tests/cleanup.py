@@ -11,7 +11,7 @@ def forget(kafka_settings, registry_url: str | None, topics: list[str]) -> None:
     do not pile them up; best effort, since a broker that went away has nothing to keep."""
     from confluent_kafka.admin import AdminClient
 
-    from hl7bus.kafka import client_config, quiet_logger
+    from hl7bus.kafka.clients import client_config, quiet_logger
 
     if not topics:
         return

@@ -132,7 +132,7 @@ def registry_settings(bus: BusEndpoints):
 @pytest.fixture
 def new_topic(kafka_settings, registry_settings, unique_name) -> Iterator[Callable[..., str]]:
     """Create a fresh topic for this test and return its name (deleted after the test)."""
-    from hl7bus.kafka import ensure_topics
+    from hl7bus.kafka.clients import ensure_topics
 
     made: list[str] = []
 

@@ -19,11 +19,11 @@ from hl7bus.connectors.files import folder
 from hl7bus.connectors.files.arrival import ArrivalWatch, Seen
 from hl7bus.connectors.files.delivery import FileDelivery
 from hl7bus.connectors.files.placement import MessageResult, folder_for, result_document
-from hl7bus.ingest import PREFIX_KEPT
+from hl7bus.hl7.header import PREFIX_KEPT
+from hl7bus.kafka.producer import StoreError
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics
 from hl7bus.settings import FileSettings
-from hl7bus.store import StoreError
 
 log = logging.getLogger("hl7bus.files")
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from hl7bus import storing
 from hl7bus.connectors.files.placement import MessageResult, Outcome
-from hl7bus.envelope import Envelope, read_envelope
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7 import split_messages
-from hl7bus.ingest import Ingestor, Received
+from hl7bus.hl7.header import Envelope, read_envelope
+from hl7bus.ingest.delivery import deliver, too_large_message
+from hl7bus.ingest.records import Ingestor, Received
+from hl7bus.kafka.producer import KafkaStore
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics
-from hl7bus.store import KafkaStore
 
 log = logging.getLogger("hl7bus.files")
 
@@ -61,7 +61,7 @@ class FileDelivery:
             return await self._too_large(
                 received, envelope, index, len(raw), self.max_message_bytes
             )
-        delivered = await storing.deliver(self.ingestor, self.store, received, envelope)
+        delivered = await deliver(self.ingestor, self.store, received, envelope)
         error = delivered.error
         if error is None:
             self.metrics.label(self.metrics.events).inc(delivered.events)
@@ -85,7 +85,7 @@ class FileDelivery:
     async def _too_large(
         self, received: Received, envelope: Envelope, index: int, size: int, limit: int
     ) -> MessageResult:
-        delivered = await storing.too_large_message(
+        delivered = await too_large_message(
             self.ingestor, self.store, received, envelope, size, limit
         )
         self.metrics.label(self.metrics.oversized).inc()

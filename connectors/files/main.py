@@ -6,15 +6,16 @@ import asyncio
 import logging
 import signal
 
-from hl7bus import logs, wiring
+from hl7bus import logs
 from hl7bus.connectors.files import folder
 from hl7bus.connectors.files.connector import FileConnector
 from hl7bus.connectors.files.delivery import FileDelivery
 from hl7bus.errors import Hl7BusError
+from hl7bus.ingest import setup
+from hl7bus.kafka.producer import KafkaStore
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics, serve_http
 from hl7bus.settings import FileSettings, KafkaSettings, RegistrySettings
-from hl7bus.store import KafkaStore
 
 log = logging.getLogger("hl7bus.files")
 
@@ -25,7 +26,7 @@ def main(settings: FileSettings, kafka: KafkaSettings, registry: RegistrySetting
         raise Hl7BusError(f"the pickup folder {settings.directory} does not exist")
     folder.prepare(settings.directory)
     connector = f"files:{settings.name}"
-    ingestor = wiring.ingestor(kafka, registry, settings.profiles)
+    ingestor = setup.ingestor(kafka, registry, settings.profiles)
     store = KafkaStore(
         kafka, timeout_s=settings.store_timeout_s, client_id=f"hl7bus-files-{settings.name}"
     )

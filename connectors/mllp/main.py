@@ -22,13 +22,14 @@ import sys
 import time
 from typing import Any
 
-from hl7bus import logs, wiring
+from hl7bus import logs
 from hl7bus.connectors.mllp.server import MllpServer, run
 from hl7bus.errors import Hl7BusError
+from hl7bus.ingest import setup
+from hl7bus.kafka.producer import KafkaStore
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics
 from hl7bus.settings import KafkaSettings, MllpSettings, RegistrySettings
-from hl7bus.store import KafkaStore
 
 log = logging.getLogger("hl7bus.mllp")
 
@@ -59,7 +60,7 @@ def serve(
 ) -> int:
     """One listener with its own producer, until SIGTERM or SIGINT; ``listening.set()``
     is called once it listens."""
-    ingestor = wiring.ingestor(kafka, registry, settings.profiles)
+    ingestor = setup.ingestor(kafka, registry, settings.profiles)
     client_id = f"hl7bus-mllp-{settings.name}" + (f"-{worker}" if worker is not None else "")
     store = KafkaStore(kafka, timeout_s=settings.store_timeout_s, client_id=client_id)
     metrics = ConnectorMetrics(f"mllp:{settings.name}")

@@ -16,16 +16,16 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from hl7bus import storing
-from hl7bus.connectors.mllp.ack import AckCode, ack_code, build_ack
-from hl7bus.connectors.mllp.framing import Frame, MllpDecoder, frame
-from hl7bus.envelope import Envelope, read_envelope
 from hl7bus.errors import ErrorCode, MessageError
-from hl7bus.ingest import Ingestor, Received
+from hl7bus.hl7.header import Envelope, read_envelope
+from hl7bus.ingest.delivery import Delivered, deliver, too_large_message
+from hl7bus.ingest.records import Ingestor, Received
+from hl7bus.kafka.producer import KafkaStore, StoreError
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics
+from hl7bus.mllp.ack import AckCode, ack_code, build_ack
+from hl7bus.mllp.framing import Frame, MllpDecoder, frame
 from hl7bus.settings import MllpSettings
-from hl7bus.store import KafkaStore, StoreError
 
 log = logging.getLogger("hl7bus.mllp")
 
@@ -213,7 +213,7 @@ class MllpServer:
         envelope = read_envelope(found.payload)
         try:
             if found.oversized:
-                delivered = await storing.too_large_message(
+                delivered = await too_large_message(
                     self.ingestor,
                     self.store,
                     received,
@@ -227,7 +227,7 @@ class MllpServer:
                     extra=fields(peer=peer, size=found.size, control_id=envelope.control_id),
                 )
             else:
-                delivered = await storing.deliver(self.ingestor, self.store, received, envelope)
+                delivered = await deliver(self.ingestor, self.store, received, envelope)
                 self._count(delivered, envelope, peer, len(found.payload))
         except StoreError as exc:
             self.metrics.label(self.metrics.store_failures).inc()
@@ -240,9 +240,7 @@ class MllpServer:
             )
         return self._ack(envelope, ack_code(envelope, delivered.error), delivered.error)
 
-    def _count(
-        self, delivered: storing.Delivered, envelope: Envelope, peer: str, size: int
-    ) -> None:
+    def _count(self, delivered: Delivered, envelope: Envelope, peer: str, size: int) -> None:
         error = delivered.error
         if error is None:
             self.metrics.label(self.metrics.events).inc(delivered.events)

@@ -15,12 +15,12 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from hl7bus.connectors.mllp.framing import MllpDecoder, frame
-from hl7bus.envelope import read_envelope
 from hl7bus.errors import Hl7BusError
 from hl7bus.hl7 import split_messages
+from hl7bus.hl7.header import read_envelope
+from hl7bus.kafka.topics import Topics
+from hl7bus.mllp.framing import MllpDecoder, frame
 from hl7bus.settings import KafkaSettings, RegistrySettings
-from hl7bus.topics import Topics
 
 
 def sample_feed() -> list[Path]:
@@ -68,7 +68,7 @@ Offsets = dict[str, dict[int, int]]  # topic -> partition -> high watermark
 def _consumer(kafka: KafkaSettings):  # type: ignore[no-untyped-def]
     from confluent_kafka import Consumer
 
-    from hl7bus.kafka import consumer_config, quiet_logger
+    from hl7bus.kafka.clients import consumer_config, quiet_logger
 
     return Consumer(
         {**consumer_config(kafka, f"hl7bus-demo-{uuid.uuid4().hex[:8]}"), "logger": quiet_logger()}
@@ -170,7 +170,7 @@ def show(kafka: KafkaSettings, registry: RegistrySettings, topics: Topics, befor
 
 def run(host: str | None, port: int | None) -> int:
     """Play the feed into the dev stack's connector (``HL7BUS_DEV_*``, or host/port given)."""
-    from hl7bus.kafka import require_reachable
+    from hl7bus.kafka.clients import require_reachable
     from hl7bus.settings import DevStackSettings
 
     dev = DevStackSettings()

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from hl7bus.connectors.mllp.framing import MllpDecoder, frame
-from hl7bus.envelope import read_envelope
 from hl7bus.errors import Hl7BusError
 from hl7bus.hl7 import split_messages, unescape
 from hl7bus.hl7.encoding import read_encoding
+from hl7bus.hl7.header import read_envelope
+from hl7bus.mllp.framing import MllpDecoder, frame
 
 ACCEPTED = frozenset({"AA", "CA"})
 NO_ACK = "??"  # an answer without a readable MSA-1

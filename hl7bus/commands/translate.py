@@ -20,8 +20,8 @@ from hl7bus.events.records import to_record
 from hl7bus.hl7 import split_messages
 from hl7bus.hl7.standard import describe
 from hl7bus.mapping.context import Receipt
+from hl7bus.mapping.profiles import ProfileSet, load_profiles
 from hl7bus.mapping.router import translate
-from hl7bus.profiles import ProfileSet, load_profiles
 
 
 def _read(name: str) -> bytes:

@@ -248,7 +248,7 @@ class LocalStack:
     def _wait_for_kafka(self) -> None:
         from confluent_kafka.admin import AdminClient
 
-        from hl7bus.kafka import quiet_logger
+        from hl7bus.kafka.clients import quiet_logger
 
         s = self.settings
         deadline = time.monotonic() + s.start_timeout_s
@@ -273,7 +273,7 @@ class LocalStack:
         )
 
     def _prepare_bus(self) -> None:
-        from hl7bus.bootstrap import prepare_bus
+        from hl7bus.kafka.setup import prepare_bus
         from hl7bus.settings import KafkaSettings, RegistrySettings
 
         s = self.settings

@@ -123,8 +123,8 @@ def _writer() -> Any:
     """The event's encoder, reading the model's attributes directly (no record dict)."""
     import json
 
-    from hl7bus.avro import compile_object_writer
-    from hl7bus.serde import schema_text
+    from hl7bus.avro.writer import compile_object_writer
+    from hl7bus.kafka.serde import schema_text
 
     attributes = {out: name for name, out in _RENAMED.items()}
     return compile_object_writer(json.loads(schema_text("ClinicalEvent")), attributes)
@@ -139,7 +139,7 @@ def encode(event: model.ClinicalEvent) -> bytes:
 def decode(data: bytes) -> model.ClinicalEvent:
     import fastavro
 
-    from hl7bus.serde import parsed_schema
+    from hl7bus.kafka.serde import parsed_schema
 
     schema = parsed_schema("ClinicalEvent")
     return from_record(fastavro.schemaless_reader(io.BytesIO(data), schema, schema))

@@ -17,8 +17,8 @@ from hl7bus.events.model import (
 from hl7bus.hl7 import Message, Segment
 from hl7bus.mapping import values
 from hl7bus.mapping.context import MessageContext
+from hl7bus.mapping.profiles import SenderProfile
 from hl7bus.mapping.values import text
-from hl7bus.profiles import SenderProfile
 
 PATIENT_CLASSES = {
     "I": "inpatient",

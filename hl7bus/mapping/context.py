@@ -10,7 +10,7 @@ from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.model import ClinicalEvent, Encounter, EventType, Patient, Payload, Source
 from hl7bus.hl7 import Message, Segment
 from hl7bus.mapping import values
-from hl7bus.profiles import SenderProfile
+from hl7bus.mapping.profiles import SenderProfile
 
 MAPPING_VERSION = "1"
 _EVENT_NAMESPACE = uuid.UUID("6f1c2f0e-6b1d-4d55-9a43-3c3f0e6d7b21")

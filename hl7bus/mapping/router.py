@@ -12,7 +12,7 @@ from hl7bus.events.model import ClinicalEvent
 from hl7bus.hl7 import Message, parse_message
 from hl7bus.mapping import adt, documents, orders, pharmacy, results, scheduling
 from hl7bus.mapping.context import MessageContext, Receipt
-from hl7bus.profiles import ProfileSet, SenderProfile
+from hl7bus.mapping.profiles import ProfileSet, SenderProfile
 
 Mapper = Callable[[MessageContext], list[ClinicalEvent]]
 

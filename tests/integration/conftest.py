@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from cleanup import forget
 
-from hl7bus.bootstrap import prepare_bus
+from hl7bus.kafka.setup import prepare_bus
+from hl7bus.kafka.topics import Topics
 from hl7bus.settings import KafkaSettings, RegistrySettings
-from hl7bus.topics import Topics
 
 from mllp_support import metric, wait_for
 
@@ -156,7 +156,7 @@ def read_topic(
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     from hl7bus import serde
-    from hl7bus.kafka import consumer_config
+    from hl7bus.kafka.clients import consumer_config
 
     deserializer = serde.avro_deserializer(serde.registry_client(bus_topics.registry))
     consumer = Consumer(consumer_config(bus_topics.kafka, f"test-reader-{uuid.uuid4().hex}"))

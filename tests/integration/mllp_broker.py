@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from hl7bus.bootstrap import prepare_bus
 from hl7bus.devstack import artifacts
 from hl7bus.devstack.java import find_java
 from hl7bus.devstack.stack import KAFKA_MIN_JAVA, LocalStack
+from hl7bus.kafka.setup import prepare_bus
 from hl7bus.settings import DevStackSettings, KafkaSettings, RegistrySettings
 
 from conftest import BusTopics, free_port

@@ -20,13 +20,13 @@ from pathlib import Path
 from hl7.client import CR, EB, SB, MLLPClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from hl7bus.connectors.mllp.ack import ack_code
-from hl7bus.connectors.mllp.framing import frame
-from hl7bus.envelope import control_id_bounds, read_envelope
 from hl7bus.errors import MessageError
 from hl7bus.hl7 import parse_message
+from hl7bus.hl7.header import control_id_bounds, read_envelope
+from hl7bus.mapping.profiles import load_profiles
 from hl7bus.mapping.router import translate
-from hl7bus.profiles import load_profiles
+from hl7bus.mllp.ack import ack_code
+from hl7bus.mllp.framing import frame
 
 from paths import CORPUS
 

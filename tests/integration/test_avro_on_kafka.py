@@ -10,8 +10,8 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from hl7bus import serde
-from hl7bus.kafka import consumer_config, producer_config
+from hl7bus.kafka import serde
+from hl7bus.kafka.clients import consumer_config, producer_config
 
 pytestmark = pytest.mark.integration
 

@@ -148,7 +148,7 @@ def stored_count(bus_topics: BusTopics, topic: str) -> int:
     """Records Kafka holds on ``topic`` now (its partitions' high watermarks)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    from hl7bus.kafka import consumer_config
+    from hl7bus.kafka.clients import consumer_config
 
     consumer = Consumer(consumer_config(bus_topics.kafka, "test-watermarks"))
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hl7bus.connectors.mllp.framing import PREFIX_KEPT, MllpDecoder
+from hl7bus.mllp.framing import PREFIX_KEPT, MllpDecoder
 
 from mllp_support import (
     Ack,

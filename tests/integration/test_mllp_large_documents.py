@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from hl7bus.connectors.mllp.framing import MllpDecoder, frame
+from hl7bus.mllp.framing import MllpDecoder, frame
 
 from conftest import read_topic
 

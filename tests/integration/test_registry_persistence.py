@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka.schema_registry import Schema
 
-from hl7bus import serde
 from hl7bus.devstack import artifacts
 from hl7bus.devstack.java import find_java
 from hl7bus.devstack.process import ManagedProcess
 from hl7bus.devstack.stack import REGISTRY_MIN_JAVA, start_registry_process, wait_for_registry
+from hl7bus.kafka import serde
 from hl7bus.settings import DevStackSettings, RegistrySettings
 
 pytestmark = pytest.mark.integration

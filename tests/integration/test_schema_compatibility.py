@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka.schema_registry import Schema
 
-from hl7bus import serde
+from hl7bus.kafka import serde
 
 pytestmark = pytest.mark.integration
 

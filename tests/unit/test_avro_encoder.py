@@ -13,14 +13,14 @@ from types import SimpleNamespace
 import fastavro
 import pytest
 
-from hl7bus.avro import compile_object_writer, compile_writer
+from hl7bus.avro.writer import compile_object_writer, compile_writer
 from hl7bus.errors import MessageError
 from hl7bus.events.model import EventType
 from hl7bus.events.records import decode, encode, to_record
 from hl7bus.hl7 import split_messages
+from hl7bus.kafka.serde import SCHEMA_FILES, parsed_schema, schema_text
+from hl7bus.mapping.profiles import ProfileSet
 from hl7bus.mapping.router import translate
-from hl7bus.profiles import ProfileSet
-from hl7bus.serde import SCHEMA_FILES, parsed_schema, schema_text
 
 from paths import CORPUS
 

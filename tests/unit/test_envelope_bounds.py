@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hl7bus.envelope import control_id_bounds, read_envelope
+from hl7bus.hl7.header import control_id_bounds, read_envelope
 
 MSH = b"MSH|^~\\&|LAB|NORTH|EMR|NORTH|20261128101500||ORU^R01|MSG-00042|P|2.5.1"
 

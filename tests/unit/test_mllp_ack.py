@@ -16,20 +16,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hl7bus.connectors.mllp.ack import AckCode, ack_code, build_ack
-from hl7bus.connectors.mllp.framing import Frame
 from hl7bus.connectors.mllp.server import MllpServer
-from hl7bus.envelope import read_envelope
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7 import Message, parse_message
-from hl7bus.ingest import Ingestor, SchemaIds, Stored
+from hl7bus.hl7.header import read_envelope
+from hl7bus.ingest.records import Ingestor, SchemaIds, Stored
+from hl7bus.kafka.producer import StoreError
+from hl7bus.kafka.serde import schema_text
+from hl7bus.kafka.topics import Topics
+from hl7bus.mapping.profiles import load_profiles
 from hl7bus.mapping.router import translate
 from hl7bus.metrics import ConnectorMetrics
-from hl7bus.profiles import load_profiles
-from hl7bus.serde import schema_text
+from hl7bus.mllp.ack import AckCode, ack_code, build_ack
+from hl7bus.mllp.framing import Frame
 from hl7bus.settings import MllpSettings
-from hl7bus.store import StoreError
-from hl7bus.topics import Topics
 
 from paths import CORPUS
 

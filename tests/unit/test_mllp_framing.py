@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hl7bus.connectors.mllp.framing import PREFIX_KEPT, Frame, MllpDecoder, frame
+from hl7bus.mllp.framing import PREFIX_KEPT, Frame, MllpDecoder, frame
 
 MESSAGES = [
     b"MSH|^~\\&|LAB|GENHOSP|||20261128||ORU^R01|1|P|2.5\rPID|1||123\r",

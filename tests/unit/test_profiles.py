@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from hl7bus.errors import ConfigError
+from hl7bus.mapping.profiles import DEFAULT_PROFILE, ProfileSet, load_profile, load_profiles
 from hl7bus.mapping.router import translate
-from hl7bus.profiles import DEFAULT_PROFILE, ProfileSet, load_profile, load_profiles
 
 CR = "\r"
 

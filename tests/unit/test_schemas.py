@@ -7,7 +7,7 @@ import io
 import fastavro
 import pytest
 
-from hl7bus import serde
+from hl7bus.kafka import serde
 
 RECORDS = {
     "RawMessage": {

@@ -15,8 +15,8 @@ import pytest
 
 from hl7bus.cli import main
 from hl7bus.commands.send import Target, run
-from hl7bus.connectors.mllp.framing import MllpDecoder, frame
-from hl7bus.envelope import read_envelope
+from hl7bus.hl7.header import read_envelope
+from hl7bus.mllp.framing import MllpDecoder, frame
 
 
 def message(control_id: str) -> str:

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from hl7bus import serde
+from hl7bus.kafka import serde
 from hl7bus.settings import RegistrySettings
 
 

@@ -24,8 +24,8 @@ import pytest
 from hl7bus.errors import MessageError
 from hl7bus.events.records import decode, encode, to_record
 from hl7bus.hl7 import split_messages
+from hl7bus.mapping.profiles import ProfileSet, SenderProfile
 from hl7bus.mapping.router import translate
-from hl7bus.profiles import ProfileSet, SenderProfile
 
 REPO = Path(__file__).resolve().parents[2]
 from paths import CORPUS  # noqa: E402

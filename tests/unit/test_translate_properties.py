@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.records import decode, encode
 from hl7bus.hl7 import split_messages
+from hl7bus.mapping.profiles import ProfileSet, SenderProfile, StandardCode
 from hl7bus.mapping.router import translate
-from hl7bus.profiles import ProfileSet, SenderProfile, StandardCode
 
 REPO = Path(__file__).resolve().parents[2]
 from paths import CORPUS  # noqa: E402

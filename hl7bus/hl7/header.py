@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 
 DEFAULT_ENCODING = "^~\\&"
+PREFIX_KEPT = 4096
+"""Bytes kept of a message too large to store whole: enough to read its header."""
 _SEGMENT_END = re.compile(rb"[\r\n]")
 
 

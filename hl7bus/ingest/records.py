@@ -13,19 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hl7bus.avro import compile_writer
-from hl7bus.envelope import Envelope
+from hl7bus.avro.writer import compile_writer
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.model import ClinicalEvent
 from hl7bus.events.records import encode as encode_event
+from hl7bus.hl7.header import PREFIX_KEPT, Envelope
+from hl7bus.kafka.serde import schema_text
+from hl7bus.kafka.topics import Topics
 from hl7bus.mapping.context import MAPPING_VERSION, Receipt
+from hl7bus.mapping.profiles import ProfileSet
 from hl7bus.mapping.router import translate
-from hl7bus.profiles import ProfileSet
-from hl7bus.serde import schema_text
-from hl7bus.topics import Topics
-
-PREFIX_KEPT = 4096
-"""Bytes kept of a message too large to store whole, so that its MSH can still be read."""
 
 
 @dataclass(frozen=True, slots=True)

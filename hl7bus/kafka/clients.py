@@ -28,7 +28,7 @@ def client_config(settings: KafkaSettings) -> dict[str, Any]:
 
 def quiet_logger() -> logging.Logger:
     """A logger that drops librdkafka's own lines, for clients of short-lived commands."""
-    logger = logging.getLogger("hl7bus.kafka.quiet")
+    logger = logging.getLogger("hl7bus.kafka.clients.quiet")
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
     return logger

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hl7bus import serde
-from hl7bus.kafka import ensure_topics
+from hl7bus.kafka import serde
+from hl7bus.kafka.clients import ensure_topics
+from hl7bus.kafka.topics import Topics
 from hl7bus.settings import KafkaSettings, RegistrySettings
-from hl7bus.topics import Topics
 
 TOPIC_RECORDS: dict[str, str] = {
     "raw": "RawMessage",

@@ -1,4 +1,4 @@
-"""Avro at the edge: the schemas of ``schemas/`` and Confluent wire-format serde.
+"""The schema registry and Confluent wire-format serde for the bus's records.
 
 Records are written as Confluent's wire format (magic byte 0, 4-byte schema id,
 Avro binary), so any Kafka client with a schema registry can read the bus.
@@ -6,34 +6,11 @@ Avro binary), so any Kafka client with a schema registry can read the bus.
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
-import json
 from collections.abc import Callable
 from typing import Any
 
+from hl7bus.avro.schemas import SCHEMA_FILES, parsed_schema, schema_text  # noqa: F401 - re-exported
 from hl7bus.settings import RegistrySettings
-
-SCHEMA_FILES: dict[str, str] = {
-    "ClinicalEvent": "clinical_event.avsc",
-    "RawMessage": "raw_message.avsc",
-    "DeadLetter": "dead_letter.avsc",
-    "ClinicalAlert": "clinical_alert.avsc",
-}
-
-
-@functools.cache
-def schema_text(name: str) -> str:
-    """The ``.avsc`` text of a record type of the bus, e.g. ``schema_text("ClinicalEvent")``."""
-    return importlib.resources.files("hl7bus.schemas").joinpath(SCHEMA_FILES[name]).read_text()
-
-
-@functools.cache
-def parsed_schema(name: str) -> dict[str, Any]:
-    """The fastavro-parsed schema, for offline encoding and decoding."""
-    import fastavro
-
-    return fastavro.parse_schema(json.loads(schema_text(name)))
 
 
 def registry_client(settings: RegistrySettings):  # -> SchemaRegistryClient

@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import datetime
 from enum import Enum
 
-from hl7bus.envelope import DEFAULT_ENCODING, Envelope
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7.encoding import read_encoding
+from hl7bus.hl7.header import DEFAULT_ENCODING, Envelope
 
 
 class AckCode(str, Enum):

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from hl7bus.envelope import Envelope
 from hl7bus.errors import ErrorCode, MessageError
-from hl7bus.ingest import Ingestor, Received, Stored, head_of, too_large
-from hl7bus.store import KafkaStore, StoreError
+from hl7bus.hl7.header import Envelope
+from hl7bus.ingest.records import Ingestor, Received, Stored, head_of, too_large
+from hl7bus.kafka.producer import KafkaStore, StoreError
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hl7bus import serde
-from hl7bus.bootstrap import TOPIC_RECORDS
-from hl7bus.ingest import Ingestor, SchemaIds
-from hl7bus.profiles import load_profiles
+from hl7bus.ingest.records import Ingestor, SchemaIds
+from hl7bus.kafka import serde
+from hl7bus.kafka.setup import TOPIC_RECORDS
+from hl7bus.kafka.topics import Topics
+from hl7bus.mapping.profiles import load_profiles
 from hl7bus.settings import KafkaSettings, RegistrySettings
-from hl7bus.topics import Topics
 
 
 def schema_ids(registry: RegistrySettings, topics: Topics) -> SchemaIds:

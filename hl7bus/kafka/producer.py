@@ -17,8 +17,8 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from hl7bus.errors import ErrorCode, MessageError
-from hl7bus.ingest import OutRecord, Stored
-from hl7bus.kafka import producer_config
+from hl7bus.ingest.records import OutRecord, Stored
+from hl7bus.kafka.clients import producer_config
 from hl7bus.settings import KafkaSettings
 
 

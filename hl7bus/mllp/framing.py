@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from hl7bus.ingest import PREFIX_KEPT
+from hl7bus.hl7.header import PREFIX_KEPT
 
 START_BLOCK = b"\x0b"
 END_BLOCK = b"\x1c"

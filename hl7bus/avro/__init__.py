@@ -1,0 +1,1 @@
+"""Avro without I/O: the bus's schemas and the compiled record writer."""
