@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from hl7bus.connectors.files.placement import MessageResult, Outcome
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7 import split_messages
-from hl7bus.hl7.header import Envelope, read_envelope
+from hl7bus.hl7.header import Header, read_header
 from hl7bus.ingest.delivery import deliver, too_large_message
 from hl7bus.ingest.records import Ingestor, Received
 from hl7bus.kafka.producer import KafkaStore
@@ -52,20 +52,20 @@ class FileDelivery:
     ) -> list[MessageResult]:
         """A file over the size limit: one dead-letter record with its first bytes."""
         received = Received(head, _now(), self.connector, name)
-        return [await self._too_large(received, read_envelope(head), 1, size, limit)]
+        return [await self._too_large(received, read_header(head), 1, size, limit)]
 
     async def _message(self, name: str, index: int, raw: bytes) -> MessageResult:
         received = Received(raw, _now(), self.connector, name)
-        envelope = read_envelope(raw)
+        header = read_header(raw)
         if len(raw) > self.max_message_bytes:
             return await self._too_large(
-                received, envelope, index, len(raw), self.max_message_bytes
+                received, header, index, len(raw), self.max_message_bytes
             )
-        delivered = await deliver(self.ingestor, self.store, received, envelope)
+        delivered = await deliver(self.ingestor, self.store, received, header)
         error = delivered.error
         if error is None:
             self.metrics.label(self.metrics.events).inc(delivered.events)
-            return MessageResult(index, envelope.control_id, Outcome.TRANSLATED, delivered.events)
+            return MessageResult(index, header.control_id, Outcome.TRANSLATED, delivered.events)
         if error.code is ErrorCode.MESSAGE_TOO_LARGE:
             self.metrics.label(self.metrics.oversized).inc()
         self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
@@ -74,19 +74,19 @@ class FileDelivery:
             extra=fields(
                 file=name,
                 index=index,
-                control_id=envelope.control_id,
+                control_id=header.control_id,
                 error=error.code.text,
                 segment=error.segment,
                 field=error.field,
             ),
         )
-        return _rejected(index, envelope.control_id or error.control_id or "", error)
+        return _rejected(index, header.control_id or error.control_id or "", error)
 
     async def _too_large(
-        self, received: Received, envelope: Envelope, index: int, size: int, limit: int
+        self, received: Received, header: Header, index: int, size: int, limit: int
     ) -> MessageResult:
         delivered = await too_large_message(
-            self.ingestor, self.store, received, envelope, size, limit
+            self.ingestor, self.store, received, header, size, limit
         )
         self.metrics.label(self.metrics.oversized).inc()
         self.metrics.label(self.metrics.rejected, error=ErrorCode.MESSAGE_TOO_LARGE.text).inc()
@@ -97,11 +97,11 @@ class FileDelivery:
                 index=index,
                 size=size,
                 limit=limit,
-                control_id=envelope.control_id,
+                control_id=header.control_id,
             ),
         )
         assert delivered.error is not None
-        return _rejected(index, envelope.control_id, delivered.error)
+        return _rejected(index, header.control_id, delivered.error)
 
 
 def _rejected(index: int, control_id: str, error: MessageError) -> MessageResult:

@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 
 from hl7bus.errors import ErrorCode, MessageError
-from hl7bus.hl7.header import Envelope, read_envelope
+from hl7bus.hl7.header import Header, read_header
 from hl7bus.ingest.delivery import Delivered, deliver, too_large_message
 from hl7bus.ingest.records import Ingestor, Received
 from hl7bus.kafka.producer import KafkaStore, StoreError
@@ -210,37 +210,37 @@ class MllpServer:
         received = Received(
             found.payload, _now().isoformat(timespec="milliseconds"), self.connector, peer
         )
-        envelope = read_envelope(found.payload)
+        header = read_header(found.payload)
         try:
             if found.oversized:
                 delivered = await too_large_message(
                     self.ingestor,
                     self.store,
                     received,
-                    envelope,
+                    header,
                     found.size,
                     self.settings.max_message_bytes,
                 )
                 self.metrics.label(self.metrics.oversized).inc()
                 log.warning(
                     "message over the size limit",
-                    extra=fields(peer=peer, size=found.size, control_id=envelope.control_id),
+                    extra=fields(peer=peer, size=found.size, control_id=header.control_id),
                 )
             else:
-                delivered = await deliver(self.ingestor, self.store, received, envelope)
-                self._count(delivered, envelope, peer, len(found.payload))
+                delivered = await deliver(self.ingestor, self.store, received, header)
+                self._count(delivered, header, peer, len(found.payload))
         except StoreError as exc:
             self.metrics.label(self.metrics.store_failures).inc()
             log.warning(
                 "message not stored",
-                extra=fields(peer=peer, control_id=envelope.control_id, reason=exc.message),
+                extra=fields(peer=peer, control_id=header.control_id, reason=exc.message),
             )
             return self._ack(
-                envelope, AckCode.COMMIT_ERROR if envelope.enhanced else AckCode.ERROR, exc
+                header, AckCode.COMMIT_ERROR if header.enhanced else AckCode.ERROR, exc
             )
-        return self._ack(envelope, ack_code(envelope, delivered.error), delivered.error)
+        return self._ack(header, ack_code(header, delivered.error), delivered.error)
 
-    def _count(self, delivered: Delivered, envelope: Envelope, peer: str, size: int) -> None:
+    def _count(self, delivered: Delivered, header: Header, peer: str, size: int) -> None:
         error = delivered.error
         if error is None:
             self.metrics.label(self.metrics.events).inc(delivered.events)
@@ -248,7 +248,7 @@ class MllpServer:
             self.metrics.label(self.metrics.oversized).inc()
             log.warning(
                 "message over Kafka's record size limit",
-                extra=fields(peer=peer, size=size, control_id=envelope.control_id),
+                extra=fields(peer=peer, size=size, control_id=header.control_id),
             )
         else:
             self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
@@ -256,17 +256,17 @@ class MllpServer:
                 "message rejected",
                 extra=fields(
                     peer=peer,
-                    control_id=envelope.control_id,
+                    control_id=header.control_id,
                     error=error.code.text,
                     segment=error.segment,
                     field=error.field,
                 ),
             )
 
-    def _ack(self, envelope: Envelope, code: AckCode, error: MessageError | None) -> bytes:
+    def _ack(self, header: Header, code: AckCode, error: MessageError | None) -> bytes:
         self.metrics.label(self.metrics.messages, ack=code.value).inc()
         return build_ack(
-            envelope, code, now=_now(), ack_control_id=uuid.uuid4().hex[:20], error=error
+            header, code, now=_now(), ack_control_id=uuid.uuid4().hex[:20], error=error
         )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hl7bus.errors import Hl7BusError
 from hl7bus.hl7 import split_messages
-from hl7bus.hl7.header import read_envelope
+from hl7bus.hl7.header import read_header
 from hl7bus.kafka.topics import Topics
 from hl7bus.mllp.framing import MllpDecoder, frame
 from hl7bus.settings import KafkaSettings, RegistrySettings
@@ -58,7 +58,7 @@ def play(
                 ack = acks[0].payload.decode("utf-8", "replace")
                 msa = next((s for s in ack.split("\r") if s.startswith("MSA")), "MSA||")
                 code = msa.split("|")[1]
-                answers.append((path.name, read_envelope(message).control_id, code))
+                answers.append((path.name, read_header(message).control_id, code))
     return answers
 
 

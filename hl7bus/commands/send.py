@@ -22,7 +22,7 @@ from typing import TextIO
 from hl7bus.errors import Hl7BusError
 from hl7bus.hl7 import split_messages, unescape
 from hl7bus.hl7.encoding import read_encoding
-from hl7bus.hl7.header import read_envelope
+from hl7bus.hl7.header import read_header
 from hl7bus.mllp.framing import MllpDecoder, frame
 
 ACCEPTED = frozenset({"AA", "CA"})
@@ -42,8 +42,8 @@ class Answer:
 
 def read_ack(ack: bytes) -> tuple[str, str]:
     """MSA-1 (the acknowledgement code) and the error text of an ACK; ``??`` when unreadable."""
-    envelope = read_envelope(ack)
-    separator = envelope.field_separator
+    header = read_header(ack)
+    separator = header.field_separator
     lines = ack.decode("utf-8", errors="replace").replace("\n", "\r").split("\r")
 
     def segment(name: str) -> list[str]:
@@ -58,7 +58,7 @@ def read_ack(ack: bytes) -> tuple[str, str]:
     if not why and len(err) > 8:
         why = err[8]
     try:
-        encoding = read_encoding(separator, envelope.encoding_characters)
+        encoding = read_encoding(separator, header.encoding_characters)
         why = unescape(why, encoding)
     except Exception:  # the text is only shown: then shown as sent
         pass
@@ -210,7 +210,7 @@ async def send(
     client = _Client(reader, writer, target.timeout_s)
     try:
         for message in messages:
-            control_id = read_envelope(message).control_id
+            control_id = read_header(message).control_id
             try:
                 ack = await client.exchange(message)
             except TimeoutError:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from hl7bus.errors import ErrorCode, MessageError
-from hl7bus.hl7.header import Envelope
+from hl7bus.hl7.header import Header
 from hl7bus.ingest.records import Ingestor, Received, Stored, head_of, too_large
 from hl7bus.kafka.producer import KafkaStore, StoreError
 
@@ -31,11 +31,11 @@ async def dead_letter(
     ingestor: Ingestor,
     store: KafkaStore,
     received: Received,
-    envelope: Envelope,
+    header: Header,
     error: MessageError,
     raw: Stored | None,
 ) -> Delivered:
-    await store.put([ingestor.dead_letter(received, envelope, error, _now(), raw)])
+    await store.put([ingestor.dead_letter(received, header, error, _now(), raw)])
     return Delivered(error=error)
 
 
@@ -43,27 +43,27 @@ async def too_large_message(
     ingestor: Ingestor,
     store: KafkaStore,
     received: Received,
-    envelope: Envelope,
+    header: Header,
     size: int,
     limit: int,
 ) -> Delivered:
     """A message over the connector's limit: its first bytes, dead-lettered."""
     return await dead_letter(
-        ingestor, store, head_of(received), envelope, too_large(size, limit), None
+        ingestor, store, head_of(received), header, too_large(size, limit), None
     )
 
 
 async def deliver(
-    ingestor: Ingestor, store: KafkaStore, received: Received, envelope: Envelope
+    ingestor: Ingestor, store: KafkaStore, received: Received, header: Header
 ) -> Delivered:
     """Store one message as the bus promises; see the module's docstring."""
     raw: Stored | None = None
     try:
-        raw_put = store.put([ingestor.raw_record(received, envelope)])  # on its way already
+        raw_put = store.put([ingestor.raw_record(received, header)])  # on its way already
         translated = ingestor.translate(received)  # overlaps the raw record's round trip
         (raw,) = await raw_put
         if translated.error is not None:
-            return await dead_letter(ingestor, store, received, envelope, translated.error, raw)
+            return await dead_letter(ingestor, store, received, header, translated.error, raw)
         records = ingestor.event_records(translated.events, raw)
         if records:
             await store.put(records)
@@ -76,4 +76,4 @@ async def deliver(
             ErrorCode.MESSAGE_TOO_LARGE,
             f"The message is {len(received.raw)} bytes, more than Kafka accepts in one record.",
         )
-        return await dead_letter(ingestor, store, head_of(received), envelope, error, raw)
+        return await dead_letter(ingestor, store, head_of(received), header, error, raw)

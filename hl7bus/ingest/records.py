@@ -17,7 +17,7 @@ from hl7bus.avro.writer import compile_writer
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.model import ClinicalEvent
 from hl7bus.events.records import encode as encode_event
-from hl7bus.hl7.header import PREFIX_KEPT, Envelope
+from hl7bus.hl7.header import PREFIX_KEPT, Header
 from hl7bus.kafka.serde import schema_text
 from hl7bus.kafka.topics import Topics
 from hl7bus.mapping.context import MAPPING_VERSION, Receipt
@@ -85,23 +85,23 @@ class Ingestor:
         self._event = _wire(ids.events, encode_event)
         self._dlq = _wire(ids.dlq, _record_writer("DeadLetter"))
 
-    def raw_record(self, received: Received, envelope: Envelope) -> OutRecord:
+    def raw_record(self, received: Received, header: Header) -> OutRecord:
         value = self._raw(
             {
                 "raw": received.raw,
                 "received_at": received.received_at,
                 "connector": received.connector,
                 "peer": received.peer,
-                "charset": envelope.charset or None,
-                "sending_application": envelope.sending_application or None,
-                "sending_facility": envelope.sending_facility or None,
-                "message_control_id": envelope.control_id or None,
-                "message_type": envelope.message_type or None,
-                "trigger_event": envelope.trigger_event or None,
-                "version": envelope.version or None,
+                "charset": header.charset or None,
+                "sending_application": header.sending_application or None,
+                "sending_facility": header.sending_facility or None,
+                "message_control_id": header.control_id or None,
+                "message_type": header.message_type or None,
+                "trigger_event": header.trigger_event or None,
+                "version": header.version or None,
             }
         )
-        return OutRecord(self.topics.raw, envelope.key, value)
+        return OutRecord(self.topics.raw, header.key, value)
 
     def translate(self, received: Received) -> Translated:
         receipt = Receipt(received.received_at, received.connector)
@@ -132,7 +132,7 @@ class Ingestor:
     def dead_letter(
         self,
         received: Received,
-        envelope: Envelope,
+        header: Header,
         error: MessageError,
         failed_at: str,
         raw: Stored | None,
@@ -150,17 +150,17 @@ class Ingestor:
                 "connector": received.connector,
                 "peer": received.peer,
                 "mapping_version": MAPPING_VERSION,
-                "sending_application": envelope.sending_application or None,
-                "sending_facility": envelope.sending_facility or None,
-                "message_control_id": envelope.control_id or error.control_id,
-                "message_type": envelope.message_type or None,
-                "trigger_event": envelope.trigger_event or None,
+                "sending_application": header.sending_application or None,
+                "sending_facility": header.sending_facility or None,
+                "message_control_id": header.control_id or error.control_id,
+                "message_type": header.message_type or None,
+                "trigger_event": header.trigger_event or None,
                 "raw_topic": raw.topic if raw else None,
                 "raw_partition": raw.partition if raw else None,
                 "raw_offset": raw.offset if raw else None,
             }
         )
-        return OutRecord(self.topics.dlq, envelope.key, value)
+        return OutRecord(self.topics.dlq, header.key, value)
 
 
 def head_of(received: Received) -> Received:

@@ -3,13 +3,12 @@ also from a message whose MSH is damaged, as far as the standard allows."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from enum import Enum
 
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7.encoding import read_encoding
-from hl7bus.hl7.header import DEFAULT_ENCODING, Envelope
+from hl7bus.hl7.header import DEFAULT_ENCODING, Header
 
 
 class AckCode(str, Enum):
@@ -38,7 +37,7 @@ _REJECTS = frozenset(
 )
 
 
-def ack_code(header: Envelope, error: MessageError | None) -> AckCode:
+def ack_code(header: Header, error: MessageError | None) -> AckCode:
     """AA/CA when stored and translated; AR/CR for a message that is itself wrong; AE/CE else."""
     if error is None:
         return AckCode.COMMIT_ACCEPT if header.enhanced else AckCode.ACCEPT
@@ -47,7 +46,7 @@ def ack_code(header: Envelope, error: MessageError | None) -> AckCode:
     return AckCode.COMMIT_ERROR if header.enhanced else AckCode.ERROR
 
 
-def _clean(text: str, header: Envelope) -> str:
+def _clean(text: str, header: Header) -> str:
     """Text safe inside one field: separators escaped, no segment breaks."""
     esc = header.encoding_characters[2] if len(header.encoding_characters) > 2 else "\\"
     out = text.replace(esc, f"{esc}E{esc}")
@@ -62,40 +61,38 @@ def _clean(text: str, header: Envelope) -> str:
     return out.replace("\r", " ").replace("\n", " ")
 
 
-def _text(text: str, header: Envelope) -> str:
+def _text(text: str, header: Header) -> str:
     """Our own sentence for MSA-3/ERR-8: escaped, and ASCII (the ACK declares no MSH-18)."""
     return _clean(text, header).encode("ascii", "replace").decode("ascii")
 
 
-def _usable(header: Envelope) -> Envelope:
-    """``header`` itself when its delimiters can be written back in an ACK that parses;
-    else the same fields under ``|^~\\&``, escaped for those delimiters.
+# MSH fields an ACK echoes: the receiver and sender swapped, the control id, processing
+# id and version.
+_ECHOED = (3, 4, 5, 6, 10, 11, 12)
 
-    The envelope is read leniently (it never fails), so it may carry a field separator
-    or encoding characters that no parser accepts: a control character, a digit, a
-    space, a double quote.  Echoing them would make the ACK itself unreadable.
+
+def _echo(header: Header) -> tuple[str, str, dict[int, str]]:
+    """The delimiters for the ACK and the MSH fields it echoes, as received.
+
+    The header's own delimiters when they can be written back in an ACK that parses and
+    declare an escape character; else ``|^~\\&``, with the echoed fields escaped for those.  The header is read
+    leniently (it never fails), so it may carry a field separator or encoding characters
+    that no parser accepts: a control character, a digit, a space, a double quote.
+    Echoing them would make the ACK itself unreadable.
     """
+    fields = {n: header.written(n) for n in _ECHOED}
     try:
-        read_encoding(header.field_separator, header.encoding_characters)
-        return header
+        encoding = read_encoding(header.field_separator, header.encoding_characters)
+        if encoding.escape is not None:  # our own text in MSA-3/ERR-8 needs escapes
+            return header.field_separator, header.encoding_characters, fields
     except MessageError:
         pass
-    fallback = Envelope(field_separator="|", encoding_characters=DEFAULT_ENCODING)
-    fields = (
-        "sending_application",
-        "sending_facility",
-        "receiving_application",
-        "receiving_facility",
-        "trigger_event",
-        "control_id",
-        "processing_id",
-        "version",
-    )
-    return replace(fallback, **{name: _clean(getattr(header, name), fallback) for name in fields})
+    fallback = Header(field_separator="|", encoding_characters=DEFAULT_ENCODING)
+    return "|", DEFAULT_ENCODING, {n: _clean(v, fallback) for n, v in fields.items()}
 
 
 def build_ack(
-    header: Envelope,
+    header: Header,
     code: AckCode,
     *,
     now: datetime,
@@ -104,34 +101,34 @@ def build_ack(
 ) -> bytes:
     """An ACK for ``header``'s message: MSH, MSA (echoing its control id), and ERR on error.
 
-    The header's fields are echoed byte for byte: the envelope reads them as latin-1,
-    and the ACK is written back in latin-1.
+    The header's fields are echoed byte for byte: :attr:`Header.as_written` holds them
+    read as Latin-1, and the ACK is written back in Latin-1.
     """
-    header = _usable(header)
-    f = header.field_separator
-    comp = header.encoding_characters[0]
+    f, encoding_characters, echoed = _echo(header)
+    received, header = header, Header(field_separator=f, encoding_characters=encoding_characters)
+    trigger = _clean(received.trigger_event, header)
+    comp = encoding_characters[0]
     # ERR-1's code is a CE inside a component: its parts need a subcomponent separator,
     # which a message declaring only three encoding characters does not have.
-    sub = header.encoding_characters[3] if len(header.encoding_characters) > 3 else None
-    trigger = header.trigger_event
+    sub = encoding_characters[3] if len(encoding_characters) > 3 else None
     msh = f.join(
         [
             "MSH",
-            header.encoding_characters,
-            header.receiving_application or "HL7BUS",
-            header.receiving_facility,
-            header.sending_application,
-            header.sending_facility,
+            encoding_characters,
+            echoed[5] or "HL7BUS",
+            echoed[6],
+            echoed[3],
+            echoed[4],
             now.strftime("%Y%m%d%H%M%S%z"),
             "",
             f"ACK{comp}{trigger}{comp}ACK" if trigger else "ACK",
             ack_control_id,
-            header.processing_id,
-            header.version or "2.5.1",
+            echoed[11] or "P",
+            echoed[12] or "2.5.1",
         ]
     )
     text = _text(error.message, header) if error is not None else ""
-    msa = f.join(["MSA", code.value, header.control_id] + ([text] if text else []))
+    msa = f.join(["MSA", code.value, echoed[10]] + ([text] if text else []))
     segments = [msh, msa]
     if error is not None:
         condition = f"{error.code.hl7_condition}{comp}{_text(error.code.text, header)}{comp}HL70357"

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hl7bus.connectors.mllp.server import MllpServer
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7 import Message, parse_message
-from hl7bus.hl7.header import read_envelope
+from hl7bus.hl7.header import read_header
 from hl7bus.ingest.records import Ingestor, SchemaIds, Stored
 from hl7bus.kafka.producer import StoreError
 from hl7bus.kafka.serde import schema_text
@@ -54,9 +54,9 @@ def _with_msh(message: bytes, n: int, value: bytes) -> bytes:
 
 
 def ack_for(raw: bytes, error: MessageError | None = None, code: AckCode | None = None) -> bytes:
-    envelope = read_envelope(raw)
+    header = read_header(raw)
     return build_ack(
-        envelope, code or ack_code(envelope, error), now=NOW, ack_control_id="ACK0001", error=error
+        header, code or ack_code(header, error), now=NOW, ack_control_id="ACK0001", error=error
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from hl7bus.cli import main
 from hl7bus.commands.send import Target, run
-from hl7bus.hl7.header import read_envelope
+from hl7bus.hl7.header import read_header
 from hl7bus.mllp.framing import MllpDecoder, frame
 
 
@@ -52,19 +52,19 @@ def listener() -> Iterator[FakeListener]:
             frames = decoder.feed(data)
             fake.in_flight_max = max(fake.in_flight_max, len(frames))
             for found in frames:
-                envelope = read_envelope(found.payload)
-                fake.received.append(envelope.control_id)
+                header = read_header(found.payload)
+                fake.received.append(header.control_id)
                 if fake.close_after is not None and len(fake.received) > fake.close_after:
                     writer.close()
                     return
-                code = canned(envelope.control_id)
+                code = canned(header.control_id)
                 if code is None:
                     continue
                 text = "" if code in ("AA", "CA") else "|canned \\F\\ refusal"
                 writer.write(
                     frame(
                         f"MSH|^~\\&|BUS|HOSP|REG|HOSP|20240115103001||ACK|X|P|2.5\r"
-                        f"MSA|{code}|{envelope.control_id}{text}\r".encode()
+                        f"MSA|{code}|{header.control_id}{text}\r".encode()
                     )
                 )
                 await writer.drain()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hl7bus.hl7.header import control_id_bounds, read_envelope
+from hl7bus.hl7.header import control_id_bounds, read_header
 
 MSH = b"MSH|^~\\&|LAB|NORTH|EMR|NORTH|20261128101500||ORU^R01|MSG-00042|P|2.5.1"
 
@@ -15,7 +15,7 @@ def test_the_control_id_is_found_and_can_be_replaced(after: bytes) -> None:
     start, stop = control_id_bounds(raw)
     assert raw[start:stop] == b"MSG-00042"
     copy = raw[:start] + b"COPY-1" + raw[stop:]
-    assert read_envelope(copy).control_id == "COPY-1"
+    assert read_header(copy).control_id == "COPY-1"
     assert copy.endswith(b"|P|2.5.1" + after)
 
 
