@@ -22,10 +22,10 @@ unit: setup
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,devstack]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,devstack]'
 	touch $(STAMP)
 
 stack: setup
