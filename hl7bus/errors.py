@@ -8,8 +8,10 @@ and the log line are all built from the same object.
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 
 class ErrorCode(Enum):
@@ -64,12 +66,16 @@ class MessageError(Hl7BusError):
         field: int | None = None,
         segment_index: int | None = None,
         control_id: str | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.location = ErrorLocation(segment, field, segment_index)
         self.control_id = control_id
+        self.detail = detail
+        """For the operators (dead-letter record, log), never for the sender: e.g. where an
+        internal error happened.  Holds no message content."""
 
     @property
     def segment(self) -> str | None:
@@ -99,6 +105,25 @@ class MessageError(Hl7BusError):
     def __repr__(self) -> str:
         where = f"{self.segment or '?'}-{self.field}" if self.field else (self.segment or "?")
         return f"MessageError({self.code.text!r} at {where}: {self.message})"
+
+
+def internal_error(exc: BaseException, what: str = "this message") -> MessageError:
+    """An unexpected failure while handling one message (a bug in hl7bus), as a
+    :class:`MessageError` that rejects that message alone.
+
+    The sentence for the sender says what happened and that a resend will not help; it
+    never carries the exception's text, which may quote the message (patient data) or
+    internals.  ``detail`` names the exception type and where it was raised, for the
+    dead-letter record and the log.
+    """
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" at {Path(frame[0].filename).name}:{frame[0].lineno}" if frame else ""
+    return MessageError(
+        ErrorCode.INTERNAL,
+        f"hl7bus failed while processing {what} (an internal error); it is kept on the "
+        "dead-letter topic for replay after a fix. Do not resend it.",
+        detail=f"{type(exc).__name__}{where}",
+    )
 
 
 class ConfigError(Hl7BusError):

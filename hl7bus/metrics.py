@@ -32,6 +32,12 @@ class ConnectorMetrics:
         self.store_failures = Counter(
             "hl7bus_store_failures", "Messages Kafka did not take in time", labels, registry=r
         )
+        self.internal_errors = Counter(
+            "hl7bus_internal_errors",
+            "Messages that failed with an internal error (a bug): dead-lettered and rejected",
+            labels,
+            registry=r,
+        )
         self.skipped_bytes = Counter(
             "hl7bus_mllp_skipped_bytes", "Bytes outside any MLLP frame", labels, registry=r
         )

@@ -1,6 +1,6 @@
 """Storing the messages of one file on Kafka with the same promises as over MLLP: each
 message's raw record first, then its events, or a dead-letter record saying why it
-could not be translated.  Kafka's failure (:class:`~hl7bus.store.StoreError`) is not
+could not be translated.  Kafka's failure (:class:`~hl7bus.kafka.producer.StoreError`) is not
 caught here: the file then stays in the folder and is sent again later."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from hl7bus.connectors.files.placement import MessageResult, Outcome
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7 import split_messages
 from hl7bus.hl7.header import Header, read_header
-from hl7bus.ingest.delivery import deliver, too_large_message
+from hl7bus.ingest.delivery import after_internal_error, deliver, too_large_message
 from hl7bus.ingest.records import Ingestor, Received
-from hl7bus.kafka.producer import KafkaStore
+from hl7bus.kafka.producer import KafkaStore, StoreError
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics
 
@@ -58,10 +58,13 @@ class FileDelivery:
         received = Received(raw, _now(), self.connector, name)
         header = read_header(raw)
         if len(raw) > self.max_message_bytes:
-            return await self._too_large(
-                received, header, index, len(raw), self.max_message_bytes
-            )
-        delivered = await deliver(self.ingestor, self.store, received, header)
+            return await self._too_large(received, header, index, len(raw), self.max_message_bytes)
+        try:
+            delivered = await deliver(self.ingestor, self.store, received, header)
+        except StoreError:
+            raise
+        except Exception as exc:  # a bug in hl7bus: this message fails, the file goes on
+            delivered = await after_internal_error(self.ingestor, self.store, received, header, exc)
         error = delivered.error
         if error is None:
             self.metrics.label(self.metrics.events).inc(delivered.events)
@@ -69,8 +72,12 @@ class FileDelivery:
         if error.code is ErrorCode.MESSAGE_TOO_LARGE:
             self.metrics.label(self.metrics.oversized).inc()
         self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
-        log.info(
-            "message rejected",
+        internal = error.code is ErrorCode.INTERNAL
+        if internal:
+            self.metrics.label(self.metrics.internal_errors).inc()
+        log.log(
+            logging.ERROR if internal else logging.INFO,
+            "message failed with an internal error" if internal else "message rejected",
             extra=fields(
                 file=name,
                 index=index,
@@ -78,6 +85,7 @@ class FileDelivery:
                 error=error.code.text,
                 segment=error.segment,
                 field=error.field,
+                detail=error.detail,
             ),
         )
         return _rejected(index, header.control_id or error.control_id or "", error)

@@ -18,7 +18,12 @@ from datetime import UTC, datetime
 
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7.header import Header, read_header
-from hl7bus.ingest.delivery import Delivered, deliver, too_large_message
+from hl7bus.ingest.delivery import (
+    Delivered,
+    after_internal_error,
+    deliver,
+    too_large_message,
+)
 from hl7bus.ingest.records import Ingestor, Received
 from hl7bus.kafka.producer import KafkaStore, StoreError
 from hl7bus.logs import fields
@@ -206,7 +211,14 @@ class MllpServer:
     # -- one message --------------------------------------------------------------------
 
     async def handle(self, found: Frame, peer: str) -> bytes:
-        """Store one message and build its ACK."""
+        """Store one message and build its ACK.  Whatever goes wrong with this message is
+        answered in its ACK; the connection goes on."""
+        try:
+            return await self._handle(found, peer)
+        except Exception as exc:  # a bug in hl7bus: one bad message, not a resend loop
+            return await self._internal_failure(found, peer, exc)
+
+    async def _handle(self, found: Frame, peer: str) -> bytes:
         received = Received(
             found.payload, _now().isoformat(timespec="milliseconds"), self.connector, peer
         )
@@ -240,6 +252,27 @@ class MllpServer:
             )
         return self._ack(header, ack_code(header, delivered.error), delivered.error)
 
+    async def _internal_failure(self, found: Frame, peer: str, exc: Exception) -> bytes:
+        """When handling a message failed outside the delivery sequence: a dead letter if
+        it can still be written, a metric, a log line without message content, and a
+        reject that tells the sender not to resend."""
+        header = read_header(found.payload)
+        received = Received(
+            found.payload, _now().isoformat(timespec="milliseconds"), self.connector, peer
+        )
+        try:
+            delivered = await after_internal_error(self.ingestor, self.store, received, header, exc)
+        except StoreError as store_error:
+            return self._ack(
+                header, AckCode.COMMIT_ERROR if header.enhanced else AckCode.ERROR, store_error
+            )
+        self._count(delivered, header, peer, len(found.payload))
+        error = delivered.error
+        try:
+            return self._ack(header, ack_code(header, error), error)
+        except Exception:
+            return self._ack(Header(), ack_code(Header(), error), error)
+
     def _count(self, delivered: Delivered, header: Header, peer: str, size: int) -> None:
         error = delivered.error
         if error is None:
@@ -252,14 +285,19 @@ class MllpServer:
             )
         else:
             self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
-            log.info(
-                "message rejected",
+            internal = error.code is ErrorCode.INTERNAL
+            if internal:
+                self.metrics.label(self.metrics.internal_errors).inc()
+            log.log(
+                logging.ERROR if internal else logging.INFO,
+                "message failed with an internal error" if internal else "message rejected",
                 extra=fields(
                     peer=peer,
                     control_id=header.control_id,
                     error=error.code.text,
                     segment=error.segment,
                     field=error.field,
+                    detail=error.detail,
                 ),
             )
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 
-from hl7bus.errors import ErrorCode, MessageError
+from hl7bus.errors import ErrorCode, MessageError, internal_error
 from hl7bus.hl7.charset import DecodedText, codec_for, decode_message
 from hl7bus.hl7.encoding import Encoding, read_encoding
 from hl7bus.hl7.message import Message, Segment
@@ -63,10 +63,7 @@ def parse_message(data: bytes | str, *, default_charset: str | None = None) -> M
     except MessageError:
         raise
     except Exception as exc:  # a parser bug must still reach the dead-letter topic
-        raise MessageError(
-            ErrorCode.INTERNAL,
-            f"hl7bus failed while reading this message ({type(exc).__name__}: {exc}).",
-        ) from exc
+        raise internal_error(exc) from exc
 
 
 def _parse(data: bytes | bytearray | memoryview | str, default_charset: str | None) -> Message:

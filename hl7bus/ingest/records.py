@@ -158,6 +158,7 @@ class Ingestor:
                 "raw_topic": raw.topic if raw else None,
                 "raw_partition": raw.partition if raw else None,
                 "raw_offset": raw.offset if raw else None,
+                "error_detail": error.detail,
             }
         )
         return OutRecord(self.topics.dlq, header.key, value)

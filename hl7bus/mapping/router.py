@@ -7,7 +7,7 @@ import codecs
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hl7bus.errors import ErrorCode, MessageError
+from hl7bus.errors import ErrorCode, MessageError, internal_error
 from hl7bus.events.model import ClinicalEvent
 from hl7bus.hl7 import Message, parse_message
 from hl7bus.mapping import adt, documents, orders, pharmacy, results, scheduling
@@ -104,12 +104,8 @@ def translate_message(
     except MessageError as exc:
         raise exc.with_control_id(message.control_id or None) from None
     except Exception as exc:  # a mapping bug must not stop the bus: the message is rejected
-        raise MessageError(
-            ErrorCode.INTERNAL,
-            f"hl7bus could not map this {message.message_type}^{message.trigger_event} "
-            f"({type(exc).__name__}); the message is kept for replay after a fix.",
-            control_id=message.control_id or None,
-        ) from exc
+        error = internal_error(exc, f"this {message.message_type}^{message.trigger_event}")
+        raise error.with_control_id(message.control_id or None) from exc
 
 
 def translate(

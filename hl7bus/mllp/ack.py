@@ -20,8 +20,9 @@ class AckCode(str, Enum):
     COMMIT_REJECT = "CR"
 
 
-# Errors in the message itself (the sender must not resend it as is) are rejects;
-# the rest are errors, which a sender may resend.
+# Errors in the message itself, and internal errors of hl7bus (a resend would fail the
+# same way; the message is on the dead-letter topic), are rejects: the sender must not
+# resend it as is.  The rest are errors.
 _REJECTS = frozenset(
     {
         ErrorCode.NOT_HL7,
@@ -33,6 +34,7 @@ _REJECTS = frozenset(
         ErrorCode.FRAMING,
         ErrorCode.CHARSET,
         ErrorCode.SEGMENT_SEQUENCE,
+        ErrorCode.INTERNAL,
     }
 )
 

@@ -16,22 +16,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hl7bus.connectors.mllp import server as mllp_server
 from hl7bus.connectors.mllp.server import MllpServer
 from hl7bus.errors import ErrorCode, MessageError
-from hl7bus.hl7 import Message, parse_message
+from hl7bus.hl7 import Message, parse_message, split_messages
 from hl7bus.hl7.header import read_header
 from hl7bus.ingest.records import Ingestor, SchemaIds, Stored
 from hl7bus.kafka.producer import StoreError
 from hl7bus.kafka.serde import schema_text
 from hl7bus.kafka.topics import Topics
+from hl7bus.logs import JsonFormatter
+from hl7bus.mapping import router
 from hl7bus.mapping.profiles import load_profiles
 from hl7bus.mapping.router import translate
 from hl7bus.metrics import ConnectorMetrics
 from hl7bus.mllp.ack import AckCode, ack_code, build_ack
-from hl7bus.mllp.framing import Frame
+from hl7bus.mllp.framing import Frame, MllpDecoder, frame
 from hl7bus.settings import MllpSettings
 
-from paths import CORPUS
+from paths import CORPUS, own_files
 
 NOW = datetime(2026, 11, 28, 10, 15, tzinfo=UTC)
 
@@ -92,13 +95,28 @@ def _msh_line(raw: bytes) -> bytes:
 CORPUS_FILES = sorted(p for p in CORPUS.rglob("*.hl7"))
 
 
+def _every_message() -> list[pytest.ParameterSet]:
+    """Each of the project's own messages (split out of its file), then each corpus file as
+    it is (marked ``corpus``)."""
+    own = [
+        pytest.param(chunk, id=f"{path.name}#{n}")
+        for path in own_files()
+        for n, chunk in enumerate(split_messages(path.read_bytes()), 1)
+    ]
+    corpus = [
+        pytest.param(path, id=path.name[:60], marks=pytest.mark.corpus) for path in CORPUS_FILES
+    ]
+    return own + corpus
+
+
+@pytest.mark.corpus
 def test_the_corpus_is_there():
     assert len(CORPUS_FILES) > 250
 
 
-@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: p.name[:60])
-def test_msa2_echoes_the_control_id_of_every_corpus_message(path: Path):
-    raw = path.read_bytes()
+@pytest.mark.parametrize("message", _every_message())
+def test_msa2_echoes_the_control_id_of_every_message(message: bytes | Path):
+    raw = message.read_bytes() if isinstance(message, Path) else message
     try:
         message: Message | None = parse_message(raw)
     except MessageError:
@@ -237,7 +255,6 @@ def test_what_is_not_hl7_is_rejected(raw: bytes):
         (ErrorCode.REQUIRED_FIELD_MISSING, "101"),
         (ErrorCode.DATA_TYPE, "102"),
         (ErrorCode.TABLE_VALUE, "103"),
-        (ErrorCode.INTERNAL, "207"),
         (ErrorCode.STORE_FAILED, "207"),
     ],
 )
@@ -247,6 +264,15 @@ def test_other_errors_are_AE_so_the_sender_resends(code: ErrorCode, condition: s
     assert msa(ack) == ("AE", "MSG00001")
     err = parse_message(ack).segment("ERR")
     assert err is not None and err.get(3, 1) == condition and err.get(3, 2) == code.text
+
+
+@pytest.mark.parametrize(("msh15", "expected"), [(b"", "AR"), (b"AL", "CR")])
+def test_an_internal_error_is_a_reject_so_the_sender_does_not_resend(msh15, expected):
+    error = MessageError(ErrorCode.INTERNAL, "hl7bus failed while processing this message.")
+    ack = ack_for(_with_msh(ADMIT, 15, msh15), error)
+    assert msa(ack) == (expected, "MSG00001")
+    err = parse_message(ack).segment("ERR")
+    assert (err.get(3, 1), err.get(3, 2)) == ("207", "application internal error")
 
 
 def test_a_store_failure_is_AE_with_207():
@@ -498,3 +524,111 @@ def test_a_message_over_kafka_s_record_limit_is_rejected_not_retried_forever():
     assert [r.topic for r in store.records] == ["hl7.dlq"]
     dead = _decode(store.records[0].value, "DeadLetter")
     assert dead["raw"] == big[:4096] and dead["error_code"] == "message too large"
+
+
+# -- an unexpected error is one bad message, not a resend loop ---------------------------------
+
+PHI = "EVERYMAN"  # the patient's family name in ADMIT: must reach no peer and no log
+
+
+def _a_mapper_bug(monkeypatch) -> None:
+    def broken(ctx):
+        raise ValueError(f"cannot read {PHI!r}")
+
+    monkeypatch.setitem(router.MAPPERS, ("ADT", "A01"), broken)
+
+
+def _internal_dead_letter(store: FakeStore, raw: bytes) -> dict:
+    (dead,) = [r for r in store.records if r.topic == "hl7.dlq"]
+    record = _decode(dead.value, "DeadLetter")
+    assert record["raw"] == raw
+    assert record["error_code"] == "application internal error"
+    assert record["error_detail"].startswith("ValueError at ")
+    assert PHI not in record["error_message"] and PHI not in record["error_detail"]
+    return record
+
+
+@pytest.mark.parametrize(("msh15", "expected"), [(b"", "AR"), (b"AL", "CR")])
+def test_a_mapper_bug_is_a_dead_letter_and_a_reject_without_internals(
+    monkeypatch, caplog, msh15, expected
+):
+    _a_mapper_bug(monkeypatch)
+    raw = _with_msh(ADMIT, 15, msh15)
+    store = FakeStore()
+    server = _server(store)
+    with caplog.at_level("DEBUG"):
+        ack = _handle(server, Frame(raw, size=len(raw)))
+    assert msa(ack) == (expected, "MSG00001")
+    err = parse_message(ack).segment("ERR")
+    assert (err.get(3, 1), err.get(3, 2)) == ("207", "application internal error")
+    assert "resend" in err.get(8)
+    assert PHI.encode() not in ack and b"ValueError" not in ack
+    assert [r.topic for r in store.records] == ["hl7.raw", "hl7.dlq"]
+    record = _internal_dead_letter(store, raw)
+    assert (record["raw_topic"], record["raw_offset"]) == ("hl7.raw", 0)
+    assert server.metrics.label(server.metrics.internal_errors)._value.get() == 1
+    logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    assert PHI not in logged and "ValueError at" in logged
+
+
+def test_an_event_the_writer_refuses_is_a_dead_letter(monkeypatch):
+    store = FakeStore()
+    server = _server(store)
+
+    def refuse(events, raw):
+        raise ValueError(f"value of {PHI!r} out of range")
+
+    monkeypatch.setattr(server.ingestor, "event_records", refuse)
+    ack = _handle(server, Frame(ADMIT, size=len(ADMIT)))
+    assert msa(ack) == ("AR", "MSG00001")
+    assert [r.topic for r in store.records] == ["hl7.raw", "hl7.dlq"]
+    _internal_dead_letter(store, ADMIT)
+
+
+def test_a_failure_outside_the_delivery_sequence_is_still_answered(monkeypatch):
+    store = FakeStore()
+    server = _server(store)
+
+    async def broken_delivery(*args, **kwargs):
+        raise ValueError(f"{PHI} went wrong")
+
+    monkeypatch.setattr(mllp_server, "deliver", broken_delivery)
+    ack = _handle(server, Frame(ADMIT, size=len(ADMIT)))
+    assert msa(ack) == ("AR", "MSG00001")
+    assert PHI.encode() not in ack
+    _internal_dead_letter(store, ADMIT)
+    assert server.metrics.label(server.metrics.internal_errors)._value.get() == 1
+
+
+def test_after_an_internal_error_the_connection_goes_on(monkeypatch):
+    """Over a real socket: the bad message gets AR, the next one on the same connection AA."""
+    _a_mapper_bug(monkeypatch)
+    transfer = _with_msh(_with_msh(ADMIT, 9, b"ADT^A02^ADT_A02"), 10, b"MSG00002")
+    transfer = transfer.replace(b"EVN|A01", b"EVN|A02")
+
+    async def scenario() -> list[tuple[str, str]]:
+        store = FakeStore()
+        server = MllpServer(
+            MllpSettings(port=0, metrics_port=None),
+            Ingestor(Topics(), load_profiles([]), SchemaIds(raw=1, events=2, dlq=3)),
+            store,
+            ConnectorMetrics("mllp:test"),
+        )
+        await server.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            answers = []
+            decoder = MllpDecoder(1 << 20)
+            for message in (ADMIT, transfer):
+                writer.write(frame(message))
+                await writer.drain()
+                frames: list = []
+                while not frames:
+                    frames = decoder.feed(await asyncio.wait_for(reader.read(65536), 10))
+                answers.append(msa(frames[0].payload))
+            writer.close()
+            return answers
+        finally:
+            await server.drain()
+
+    assert asyncio.run(scenario()) == [("AR", "MSG00001"), ("AA", "MSG00002")]
