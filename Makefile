@@ -1,24 +1,31 @@
 # hl7bus: the two commands of the README, and their parts.
 #   make run   set up; start Kafka, the schema registry and the MLLP connector on loopback;
 #              play the sample feed and show what landed
-#   make test  set up, run every test (starts the local stack when none is given)
+#   make test  set up, run every test but the corpus's, on the project's own messages;
+#              needs nothing beside the clone (starts the local stack when none is given)
+#   make test-corpus  the acceptance suite: the tests marked `corpus`, over the public
+#              HL7 corpus read in place from ../shared/corpus (HL7BUS_CORPUS overrides);
+#              fails at once, in one sentence, when the corpus is not there
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: run test unit setup stack down status clean
+.PHONY: run test test-corpus unit setup stack down status clean
 
 run: setup
 	$(BIN)/hl7bus dev up
 	$(BIN)/hl7bus demo
 
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not corpus"
+
+test-corpus: setup
+	$(BIN)/pytest -m corpus
 
 unit: setup
-	$(BIN)/pytest -m "not integration"
+	$(BIN)/pytest -m "not integration and not corpus"
 
 setup: $(STAMP)
 

@@ -3,10 +3,10 @@ how long a sender waits for its ACK — printed beside the raw producer ceiling 
 
 The connector runs as its own process (``hl7bus connector mllp``) against a real Kafka and
 schema registry (default: the local ``hl7bus dev up`` stack), on topics under a fresh
-``bench.<random>.`` prefix created with ``prepare_bus`` (deleted afterwards unless
-``--keep-topics``).  The load generator (``benchmarks/mllp_load.py``) runs here: N senders,
-each on its own connection, each sending an ORU^R01 message of the corpus (read in place,
-every copy with its own MSH-10) and waiting for its ACK before the next.
+``bench.<random>.`` prefix created with ``prepare_bus`` (deleted afterwards with their
+subjects, unless ``--keep-topics``).  The load generator (``benchmarks/mllp_load.py``) runs
+here: N senders, each on its own connection, each sending an ORU^R01 message of the corpus
+(read in place, every copy with its own MSH-10) and waiting for its ACK before the next.
 
 Phases, each ``--seconds`` long after a short warm-up:
 
@@ -26,7 +26,7 @@ Baselines of the same run:
   the connector's own code beforehand) produced by one process with confluent-kafka
   directly, idempotent, ``acks=all``, the connector's producer settings: no MLLP, no
   translation, no waiting per message;
-* translation alone: the connector's per-message Python work (envelope, raw record,
+* translation alone: the connector's per-message Python work (header, raw record,
   parse + map, events' Avro) on one core, no I/O.
 
 Goals: at least 5,000 messages/s stored and acknowledged on a 2-core machine that also runs
@@ -44,6 +44,7 @@ settings to the connector, ``--profile FILE`` runs it under cProfile
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import pathlib
 import signal
@@ -230,19 +231,19 @@ def run_phase(
 
 def build_records(ingestor, templates) -> list[list]:
     """Per template, the records the connector would put on Kafka for one copy."""
-    from hl7bus.hl7.header import read_envelope
+    from hl7bus.hl7.header import read_header
     from hl7bus.ingest.records import Received, Stored
 
     sets = []
     for i, template in enumerate(templates):
         raw = template.copy(b"BASE%08d" % i)
         received = Received(raw, "2025-01-01T00:00:00.000+00:00", "mllp:bench", "127.0.0.1:1")
-        envelope = read_envelope(raw)
+        header = read_header(raw)
         translated = ingestor.translate(received)
         stored = Stored(ingestor.topics.raw, 0, 0)
         sets.append(
             [
-                ingestor.raw_record(received, envelope),
+                ingestor.raw_record(received, header),
                 *ingestor.event_records(translated.events, stored),
             ]
         )
@@ -301,7 +302,7 @@ def raw_producer_ceiling(kafka, record_sets: list[list], seconds: float) -> dict
 
 def translation_alone(ingestor, templates, seconds: float) -> float:
     """msgs/s of the connector's Python work per message, on one core, no I/O."""
-    from hl7bus.hl7.header import read_envelope
+    from hl7bus.hl7.header import read_header
     from hl7bus.ingest.records import Received, Stored
 
     stored = Stored(ingestor.topics.raw, 0, 0)
@@ -311,7 +312,7 @@ def translation_alone(ingestor, templates, seconds: float) -> float:
     while time.perf_counter() < stop:
         raw = templates[done % n].copy(b"ALONE%08d" % done)
         received = Received(raw, "2025-01-01T00:00:00.000+00:00", "mllp:bench", "127.0.0.1:1")
-        ingestor.raw_record(received, read_envelope(raw))
+        ingestor.raw_record(received, read_header(raw))
         ingestor.event_records(ingestor.translate(received).events, stored)
         done += 1
     return done / (time.perf_counter() - started)
@@ -388,8 +389,9 @@ def main() -> None:
     parser.add_argument("--keep-topics", action="store_true")
     args = parser.parse_args()
 
-    from hl7bus import wiring
+    from hl7bus.ingest import setup as wiring
     from hl7bus.kafka.setup import prepare_bus
+    from hl7bus.kafka.topics import Topics
     from hl7bus.settings import KafkaSettings, RegistrySettings
 
     templates = load.load_templates(args.corpus, args.messages, args.max_bytes)
@@ -398,7 +400,10 @@ def main() -> None:
     prefix = f"bench.{uuid.uuid4().hex[:8]}."
     kafka = KafkaSettings(bootstrap_servers=base.bootstrap_servers, topic_prefix=prefix)
     registry = RegistrySettings()
-    topics = prepare_bus(kafka, registry, partitions=args.partitions, echo=lambda _l: None)
+    topics = Topics.with_prefix(prefix)
+    if not args.keep_topics:  # also when the run stops half-way
+        atexit.register(_delete_bus, kafka, registry, topics.all())
+    prepare_bus(kafka, registry, partitions=args.partitions, echo=lambda _l: None)
     extra = dict(item.split("=", 1) for item in args.connector_env)
     broker = kafka_pid()
     logs = pathlib.Path(tempfile.mkdtemp(prefix="hl7bus-bench-"))
@@ -498,7 +503,7 @@ def main() -> None:
             f"{ceiling['failed']} failed)"
         )
         print(
-            f"{'translation alone: envelope + parse + map + Avro, one core':<58} "
+            f"{'translation alone: header + parse + map + Avro, one core':<58} "
             f"{alone:>8.0f} {'':>9} {100:>5}"
         )
         if ceiling["msgs_per_s"]:
@@ -511,14 +516,15 @@ def main() -> None:
     )
     if args.profile:
         print(f"connector profile: {args.profile} (python -m pstats {args.profile})")
-    if not args.keep_topics:
-        _delete_topics(kafka, topics.all())
     print(f"connector logs: {logs}")
 
 
-def _delete_topics(kafka, names) -> None:
+def _delete_bus(kafka, registry, names) -> None:
+    """Delete the run's topics and their ``-value`` subjects (softly, then for good: a
+    registry keeps listing a subject that is only softly deleted with ``?deleted=true``)."""
     from confluent_kafka.admin import AdminClient
 
+    from hl7bus.kafka import serde
     from hl7bus.kafka.clients import client_config
 
     admin = AdminClient(client_config(kafka))
@@ -528,6 +534,14 @@ def _delete_topics(kafka, names) -> None:
             future.result(30)
     except Exception as exc:
         print(f"(topics not deleted: {exc})")
+    client = serde.registry_client(registry)
+    for name in names:
+        try:
+            for permanent in (False, True):
+                client.delete_subject(f"{name}-value", permanent=permanent)
+        except Exception as exc:
+            if getattr(exc, "http_status_code", None) != 404:  # never registered
+                print(f"(subject {name}-value not deleted: {exc})")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ Two ways to pace a sender:
   comes late and holds the next message back is charged to that message too (no
   coordinated omission).
 
-One asyncio loop drives every sender of a process, with ``asyncio.Protocol`` rather than
-streams to keep the generator's own cost per message small; ``run_phase_procs`` splits the
-senders over several processes when one is not enough.
+One asyncio loop drives every sender of a process, each sender an
+:class:`hl7bus.mllp.client.MllpClient` (the client of ``hl7bus send``); a message's ACK is
+timed from when its bytes arrived (``ack_received_at``), not from when the loop got round to
+the sender.  ``run_phase_procs`` splits the senders over several processes when one is not
+enough.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import resource
 import time
 from dataclasses import dataclass, field
 
-START, END = b"\x0b", b"\x1c\r"
+from hl7bus.mllp.client import MllpClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,7 @@ def load_templates(corpus: pathlib.Path, count: int, max_bytes: int = 16384) -> 
     file list (so several sources are in), read in place."""
     from benchmarks.parse_baselines import corpus_files, message_type
     from hl7bus.errors import MessageError
-    from hl7bus.hl7.header import control_id_bounds, read_envelope
+    from hl7bus.hl7.header import control_id_bounds, read_header
     from hl7bus.mapping.profiles import ProfileSet
     from hl7bus.mapping.router import translate
 
@@ -59,7 +61,7 @@ def load_templates(corpus: pathlib.Path, count: int, max_bytes: int = 16384) -> 
         if len(raw) > max_bytes or not message_type(raw).startswith("ORU^R01"):
             continue
         bounds = control_id_bounds(raw)
-        if bounds is None or read_envelope(raw).enhanced:  # enhanced mode answers CA, not AA
+        if bounds is None or read_header(raw).enhanced:  # enhanced mode answers CA, not AA
             continue
         head, tail = raw[: bounds[0]], raw[bounds[1] :]
         try:
@@ -74,39 +76,6 @@ def load_templates(corpus: pathlib.Path, count: int, max_bytes: int = 16384) -> 
 
 
 # -- one sender ---------------------------------------------------------------------------
-
-
-class _Connection(asyncio.Protocol):
-    """An MLLP client connection that hands each ACK frame (with its arrival time) to
-    whoever waits for it."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.waiter: asyncio.Future | None = None
-        self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport) -> None:  # type: ignore[no-untyped-def]
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        now = time.perf_counter()
-        self.buffer += data
-        end = self.buffer.find(END)
-        if end < 0:
-            return
-        start = self.buffer.find(START)
-        ack = bytes(self.buffer[start + 1 : end])
-        del self.buffer[: end + 2]
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result((ack, now))
-
-    def connection_lost(self, exc) -> None:  # type: ignore[no-untyped-def]
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(ConnectionError("connection closed by the connector"))
-        if not self.closed.done():
-            self.closed.set_result(None)
 
 
 def ack_code(ack: bytes, control_id: bytes) -> str:
@@ -142,8 +111,7 @@ async def _sender(
     ack_timeout: float = 30.0,
 ) -> None:
     """Send until ``stop_at`` (``time.monotonic``), from ``start_at``; one message at a time."""
-    loop = asyncio.get_running_loop()
-    transport, conn = await loop.create_connection(_Connection, host, port)
+    client = await MllpClient.connect(host, port, timeout_s=ack_timeout)
     codes = result.codes
     latencies = result.latencies
     clock = time.perf_counter
@@ -176,19 +144,16 @@ async def _sender(
             control_id = prefix + b"%08d" % seq
             message = templates[(seq + index * 7) % n].copy(control_id)
             seq += 1
-            waiter = loop.create_future()
-            conn.waiter = waiter
-            transport.write(START + message + END)
             try:
-                ack, got_at = await asyncio.wait_for(waiter, ack_timeout)
-            except (TimeoutError, ConnectionError):
+                ack = await client.send(message)
+            except OSError:  # no ACK within ack_timeout, or the connection went
                 result.errors += 1
                 break
-            latencies.append(got_at - counted_from)
+            latencies.append(client.ack_received_at - counted_from)
             code = ack_code(ack, control_id)
             codes[code] = codes.get(code, 0) + 1
     finally:
-        transport.close()
+        await client.close()
 
 
 async def run_phase(

@@ -1,19 +1,28 @@
 """The ``hl7bus`` command: one entry point, one sub-command per job.
 
 Settings are read here, once, and passed down; every expected failure is an
-:class:`~hl7bus.errors.Hl7BusError` and ends in one sentence on stderr, never a traceback.
+:class:`~hl7bus.errors.Hl7BusError` and ends in one sentence on stderr, never a traceback:
+``hl7bus: <sentence>``, or, from a connector or ``setup`` (whose stderr is a stream of JSON
+log lines, librdkafka's included), one JSON log line at level ``error``.
+
+Exit status: 0 done, 1 failed (the sentence says why), 2 a usage error — a bad option or
+a bad ``HL7BUS_*`` setting (commands that check input also use 2 for rejected input),
+130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hl7bus.errors import Hl7BusError
+from hl7bus.errors import Hl7BusError, InvalidSetting
 
 Command = Callable[[argparse.Namespace], int]
+
+USAGE_ERROR = 2
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -23,6 +32,7 @@ def _dev(args: argparse.Namespace) -> int:
     settings = DevStackSettings()
     stack = LocalStack(settings)
     if args.action == "up":
+        from hl7bus.kafka.serde import registry_errors
         from hl7bus.kafka.setup import prepare_bus
         from hl7bus.settings import KafkaSettings, RegistrySettings
 
@@ -31,11 +41,13 @@ def _dev(args: argparse.Namespace) -> int:
         if was_running:
             return 0
         print("Topics and schemas:")
-        prepare_bus(
-            KafkaSettings(bootstrap_servers=status.bootstrap_servers),
-            RegistrySettings(url=status.registry_url),
-            partitions=settings.partitions,
-        )
+        registry = RegistrySettings(url=status.registry_url)
+        with registry_errors(registry):
+            prepare_bus(
+                KafkaSettings(bootstrap_servers=status.bootstrap_servers),
+                registry,
+                partitions=settings.partitions,
+            )
     elif args.action == "down":
         stack.down()
     else:
@@ -48,6 +60,10 @@ def _dev(args: argparse.Namespace) -> int:
 def _setup(args: argparse.Namespace) -> int:
     import time
 
+    from confluent_kafka import KafkaException
+
+    from hl7bus.kafka.clients import require_reachable
+    from hl7bus.kafka.serde import registry_errors
     from hl7bus.kafka.setup import prepare_bus
     from hl7bus.settings import KafkaSettings, RegistrySettings
 
@@ -55,13 +71,16 @@ def _setup(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.wait
     while True:
         try:
-            prepare_bus(kafka, registry, partitions=args.partitions)
+            require_reachable(kafka, timeout_s=5)  # quietly, while the cluster starts
+            with registry_errors(registry):
+                prepare_bus(kafka, registry, partitions=args.partitions)
             return 0
-        except Exception as exc:
+        except Exception as exc:  # the cluster may still be starting: try again
             if time.monotonic() > deadline:
+                reason = exc.args[0].str() if isinstance(exc, KafkaException) else str(exc)
                 raise Hl7BusError(
                     f"could not prepare the bus at {kafka.bootstrap_servers} and {registry.url} "
-                    f"within {args.wait:.0f} s ({exc})"
+                    f"within {args.wait:.0f} s: {reason}"
                 ) from exc
             time.sleep(2)
 
@@ -125,32 +144,84 @@ def _send(args: argparse.Namespace) -> int:
     return run(args.files, target, sys.stdout, sys.stderr)
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default after its help, unless it has none or the help says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hl7bus")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hl7bus",
-        description="HL7 v2 feeds in, typed Avro clinical events on Kafka out.",
+        description="HL7 v2 feeds in, typed Avro clinical events on Kafka out. Settings are "
+        "HL7BUS_* environment variables, read once at start.",
+        formatter_class=_Help,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    dev = sub.add_parser(
-        "dev", help="run a local Kafka and schema registry on loopback (no Docker needed)"
+    def command(name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help,
+            description=description or help[:1].upper() + help[1:] + ".",
+            formatter_class=_Help,
+        )
+
+    dev = command(
+        "dev",
+        "run a local Kafka and schema registry on loopback (no Docker needed)",
+        "Run Apache Kafka, the schema registry and the sample hospital's MLLP connector on "
+        "loopback, for development. Settings: HL7BUS_DEV_* (ports, HL7BUS_DEV_HOME for the "
+        "cache, data and logs).",
     )
-    dev.add_argument("action", choices=["up", "down", "status"])
+    actions = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, help in (
+        (
+            "up",
+            "fetch Kafka and the registry (once), start them and the MLLP connector, "
+            "create the topics and register the schemas",
+        ),
+        ("down", "stop what `dev up` started, cleanly; data and logs stay"),
+        ("status", "show what runs where; exit 3 when something is stopped"),
+    ):
+        actions.add_parser(
+            action,
+            help=help,
+            description=help[:1].upper() + help[1:] + ".",
+            formatter_class=_Help,
+        )
     dev.set_defaults(run=_dev)
 
-    setup = sub.add_parser(
-        "setup", help="create the bus's topics and register its schemas on a running cluster"
+    setup = command(
+        "setup",
+        "create the bus's topics and register its schemas on a running cluster",
+        "Create the bus's topics (HL7BUS_KAFKA_*) and register their schemas in the registry "
+        "(HL7BUS_REGISTRY_*); existing ones are kept.",
     )
-    setup.add_argument("--partitions", type=int, default=3)
+    setup.add_argument("--partitions", type=int, default=3, help="partitions of each new topic")
     setup.add_argument(
         "--wait", type=float, default=120.0, help="seconds to keep trying while the cluster starts"
     )
-    setup.set_defaults(run=_setup)
+    setup.set_defaults(run=_setup, json_logs=True)
 
-    translate = sub.add_parser(
+    translate = command(
         "translate",
-        help="translate HL7 v2 files (single, batch or MLLP-framed) into JSON events",
-        description="Print one JSON event per line on stdout; one JSON error per rejected "
+        "translate HL7 v2 files (single, batch or MLLP-framed) into JSON events",
+        "Print one JSON event per line on stdout; one JSON error per rejected "
         "message on stderr. Exit 0 when all translated, 2 when some were rejected.",
     )
     translate.add_argument("files", nargs="+", metavar="FILE", help="a file, or - for stdin")
@@ -159,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         action="append",
         default=[],
-        help="a sender profile file or a folder of them (repeatable)",
+        help="a sender profile file or a folder of them, repeatable "
+        "(default: none; every sender gets the default profile)",
     )
     translate.add_argument(
         "--strict",
@@ -169,47 +241,102 @@ def build_parser() -> argparse.ArgumentParser:
     )
     translate.set_defaults(run=_translate)
 
-    demo = sub.add_parser("demo", help="play the sample feed into MLLP and show what landed")
-    demo.add_argument("--host", help="the MLLP connector's host (default: the dev stack's)")
-    demo.add_argument("--port", type=int, help="its port (default: HL7BUS_DEV_MLLP_PORT, 2575)")
+    demo = command("demo", "play the sample feed into MLLP and show what landed")
+    demo.add_argument(
+        "--host", help="the MLLP connector's host (default: HL7BUS_DEV_HOST, else 127.0.0.1)"
+    )
+    demo.add_argument(
+        "--port", type=int, help="its port (default: HL7BUS_DEV_MLLP_PORT, else 2575)"
+    )
     demo.set_defaults(run=_demo)
 
-    connector = sub.add_parser("connector", help="run an inbound connector (mllp, files)")
+    connector = command(
+        "connector",
+        "run an inbound connector (mllp, files)",
+        "Run an inbound connector until SIGTERM. Its logs are JSON lines on stderr; when it "
+        "cannot start it says why in one of them and exits 1.",
+    )
     kinds = connector.add_subparsers(dest="kind", required=True, metavar="KIND")
-    mllp = kinds.add_parser("mllp", help="listen for HL7 v2 over MLLP (settings: HL7BUS_MLLP_*)")
-    mllp.add_argument("--host")
-    mllp.add_argument("--port", type=int)
-    mllp.add_argument("--name", help="connector name, in records and metrics (default mllp)")
-    mllp.add_argument("--metrics-port", type=int, help="0 turns the HTTP endpoint off")
+
+    def kind(name: str, help: str) -> argparse.ArgumentParser:
+        parser = kinds.add_parser(
+            name, help=help, description=help[:1].upper() + help[1:] + ".", formatter_class=_Help
+        )
+        parser.set_defaults(run=_connector, json_logs=True)
+        return parser
+
+    mllp = kind("mllp", "listen for HL7 v2 over MLLP (settings: HL7BUS_MLLP_*)")
+    mllp.add_argument(
+        "--host", help="address to listen on (default: HL7BUS_MLLP_HOST, else 127.0.0.1)"
+    )
+    mllp.add_argument(
+        "--port", type=int, help="port to listen on (default: HL7BUS_MLLP_PORT, else 2575)"
+    )
+    mllp.add_argument(
+        "--name",
+        help="connector name, in records and metrics (default: HL7BUS_MLLP_NAME, else mllp)",
+    )
+    mllp.add_argument(
+        "--metrics-port",
+        type=int,
+        help="port of /metrics and /healthz; 0 turns them off "
+        "(default: HL7BUS_MLLP_METRICS_PORT, else 9464)",
+    )
     mllp.add_argument(
         "--profile",
         type=Path,
         action="append",
         default=[],
-        help="a sender profile file or folder (repeatable)",
+        help="a sender profile file or folder, repeatable "
+        "(default: HL7BUS_MLLP_PROFILES, else the default profile)",
     )
-    mllp.set_defaults(run=_connector)
-    files = kinds.add_parser("files", help="pick up HL7 v2 files from a folder")
-    files.add_argument("directory", type=Path)
-    files.add_argument("--name")
-    files.add_argument("--profile", type=Path, action="append", default=[])
-    files.add_argument("--metrics-port", type=int, help="0 turns the HTTP endpoint off")
-    files.set_defaults(run=_connector)
+    files = kind("files", "pick up HL7 v2 files from a folder (settings: HL7BUS_FILES_*)")
+    files.add_argument(
+        "directory", type=Path, help="the pickup folder; done/ and error/ are made in it"
+    )
+    files.add_argument(
+        "--name",
+        help="connector name, in records and metrics (default: HL7BUS_FILES_NAME, else files)",
+    )
+    files.add_argument(
+        "--profile",
+        type=Path,
+        action="append",
+        default=[],
+        help="a sender profile file or folder, repeatable "
+        "(default: HL7BUS_FILES_PROFILES, else the default profile)",
+    )
+    files.add_argument(
+        "--metrics-port",
+        type=int,
+        help="port of /metrics and /healthz; 0 turns them off "
+        "(default: HL7BUS_FILES_METRICS_PORT, else off)",
+    )
 
-    send = sub.add_parser(
+    send = command(
         "send",
-        help="send HL7 v2 files to an MLLP listener, one message at a time, and count the ACKs",
-        description="Split the files into messages (single, batch or MLLP-framed), send each "
+        "send HL7 v2 files to an MLLP listener, one message at a time, and count the ACKs",
+        "Split the files into messages (single, batch or MLLP-framed), send each "
         "over one MLLP connection after the previous one's ACK, and report the ACK codes. "
         "Exit 0 when all were AA/CA, 2 when some were not, 1 when the connection failed.",
     )
-    send.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    send.add_argument("--host", default="127.0.0.1")
-    send.add_argument("--port", type=int, default=2575)
+    send.add_argument("files", nargs="+", type=Path, metavar="FILE", help="the files to send")
+    send.add_argument("--host", default="127.0.0.1", help="the MLLP listener's host")
+    send.add_argument("--port", type=int, default=2575, help="its port")
     send.add_argument("--tls", action="store_true", help="connect with TLS")
-    send.add_argument("--ca", type=Path, help="CA file to verify the listener with (implies --tls)")
-    send.add_argument("--cert", type=Path, help="client certificate, for mutual TLS")
-    send.add_argument("--key", type=Path, help="the client certificate's private key")
+    send.add_argument(
+        "--ca",
+        type=Path,
+        help="CA file to verify the listener with, implies --tls (default: the system's CAs)",
+    )
+    send.add_argument(
+        "--cert", type=Path, help="client certificate, for mutual TLS (default: none)"
+    )
+    send.add_argument(
+        "--key",
+        type=Path,
+        help="the client certificate's private key (default: in the --cert file)",
+    )
     send.add_argument(
         "--timeout",
         type=float,
@@ -223,13 +350,25 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Command = args.run
+    json_logs = getattr(args, "json_logs", False)
+    if json_logs:  # its stderr is JSON log lines from the start
+        from hl7bus import logs
+
+        logs.setup()
     try:
         return run(args)
     except Hl7BusError as exc:
-        print(f"hl7bus: {exc}", file=sys.stderr)
-        return 1
+        _report(str(exc), json_logs)
+        return USAGE_ERROR if isinstance(exc, InvalidSetting) else 1
     except KeyboardInterrupt:
         return 130
+
+
+def _report(sentence: str, json_logs: bool) -> None:
+    if json_logs:
+        logging.getLogger("hl7bus").error(sentence)
+    else:
+        print(f"hl7bus: {sentence}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,11 @@ class ErrorCode(Enum):
         return self.value[0]
 
     @property
+    def label(self) -> str:
+        """The short code, for metric labels: ``not_hl7``, ``unsupported_message_type``."""
+        return self.name.lower()
+
+    @property
     def hl7_condition(self) -> int:
         return self.value[1]
 
@@ -128,6 +133,34 @@ def internal_error(exc: BaseException, what: str = "this message") -> MessageErr
 
 class ConfigError(Hl7BusError):
     """A settings or profile problem found at start-up; the process refuses to start."""
+
+
+class InvalidSetting(ConfigError):
+    """An ``HL7BUS_*`` variable whose value does not fit (see :mod:`hl7bus.settings`)."""
+
+
+def cannot_listen(exc: OSError, what: str, host: str, port: int, setting: str) -> ConfigError:
+    """One sentence for a port that cannot be listened on, and how to choose another."""
+    import errno
+    import socket
+
+    where = f"cannot listen for {what} on {host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return ConfigError(
+            f"{where}: port {port} is in use by another process; stop it, or choose a free "
+            f"port with {setting}"
+        )
+    if exc.errno == errno.EACCES:
+        return ConfigError(
+            f"{where}: not allowed (ports below 1024 need privileges); choose a port above "
+            f"1023 with {setting}"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+        return ConfigError(
+            f"{where}: {host} is not an address of this machine; choose one of its addresses, "
+            "e.g. 127.0.0.1 or 0.0.0.0"
+        )
+    return ConfigError(f"{where}: {exc.strerror or exc}; choose another port with {setting}")
 
 
 class DevStackError(Hl7BusError):

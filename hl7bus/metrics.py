@@ -1,19 +1,41 @@
-"""Prometheus metrics and the ``/healthz`` + ``/metrics`` HTTP endpoint of every part."""
+"""Prometheus metrics and the ``/healthz`` + ``/metrics`` HTTP endpoint of every part.
+
+Every series a part can have exists from its start, at 0 — each known value of each
+label (ACK codes, error codes, ...) — so that an alert on a rate of errors has a series
+to watch before the first error.  ``error`` labels are short codes (``not_hl7``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from hl7bus.errors import ErrorCode, cannot_listen
+from hl7bus.mllp.ack import AckCode
+
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+# Codes a dead letter can carry (a store failure is no dead letter: it is answered AE).
+DEAD_LETTER_CODES = tuple(code for code in ErrorCode if code is not ErrorCode.STORE_FAILED)
+TIMEOUT_KINDS = ("idle", "read", "frame")
+
+
+def start_at_zero(metric, connector: str, label: str | None = None, values: Iterable[str] = ()):  # type: ignore[no-untyped-def]
+    """Create ``metric``'s series for ``connector`` (one per value of ``label``) at 0."""
+    if label is None:
+        metric.labels(connector=connector)
+        return
+    for value in values:
+        metric.labels(connector=connector, **{label: value})
 
 
 class ConnectorMetrics:
-    """What a connector counts; one registry per connector instance."""
+    """What a connector counts; one registry per connector instance.  It also knows
+    whether Kafka is reachable (:meth:`set_kafka_reachable`), for ``/healthz``."""
 
     def __init__(self, connector: str) -> None:
         self.registry = CollectorRegistry()
@@ -64,16 +86,60 @@ class ConnectorMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.kafka_up = Gauge(
+            "hl7bus_kafka_reachable",
+            "1 while a Kafka broker answers the connector, 0 while none does",
+            labels,
+            registry=r,
+        )
         self.connector = connector
+        self._kafka_reachable = True
+        self.kafka_up.labels(connector=connector).set(1)
+        start_at_zero(self.messages, connector, "ack", (code.value for code in AckCode))
+        start_at_zero(self.rejected, connector, "error", (c.label for c in DEAD_LETTER_CODES))
+        start_at_zero(self.timeouts, connector, "kind", TIMEOUT_KINDS)
+        for metric in (
+            self.events,
+            self.store_failures,
+            self.internal_errors,
+            self.skipped_bytes,
+            self.oversized,
+            self.refused,
+            self.connections,
+            self.ack_latency,
+        ):
+            start_at_zero(metric, connector)
 
     def label(self, metric, **labels):  # type: ignore[no-untyped-def]
         return metric.labels(connector=self.connector, **labels)
 
+    def rejected_for(self, code: ErrorCode):  # type: ignore[no-untyped-def]
+        """The dead-letter counter of one error code."""
+        return self.rejected.labels(connector=self.connector, error=code.label)
+
+    def set_kafka_reachable(self, reachable: bool) -> None:
+        """Kafka became reachable or unreachable (``BrokerWatch`` of hl7bus.kafka.clients)."""
+        self._kafka_reachable = reachable
+        self.label(self.kafka_up).set(1 if reachable else 0)
+
+    def health(self, ok: bool, **state: object) -> dict:
+        """The ``/healthz`` answer: ok only when the part itself is (``ok``) and Kafka is
+        reachable."""
+        kafka = "reachable" if self._kafka_reachable else "unreachable"
+        return {"ok": ok and self._kafka_reachable, "kafka": kafka, **state}
+
 
 async def serve_http(
-    host: str, port: int, registry: CollectorRegistry, health: Callable[[], dict]
+    host: str,
+    port: int,
+    registry: CollectorRegistry,
+    health: Callable[[], dict],
+    setting: str = "its metrics port setting",
 ) -> asyncio.base_events.Server:
-    """``GET /metrics`` (Prometheus text format) and ``GET /healthz`` (JSON; 503 when unhealthy)."""
+    """``GET /metrics`` (Prometheus text format) and ``GET /healthz`` (JSON; 503 when unhealthy).
+
+    A port that cannot be listened on is a :class:`~hl7bus.errors.ConfigError` that names
+    it and ``setting``, where another one is chosen."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -105,4 +171,7 @@ async def serve_http(
         finally:
             writer.close()
 
-    return await asyncio.start_server(handle, host, port)
+    try:
+        return await asyncio.start_server(handle, host, port)
+    except OSError as exc:
+        raise cannot_listen(exc, "/metrics and /healthz", host, port, setting) from None

@@ -1,21 +1,125 @@
 """Typed, frozen settings, read once from the environment at an entry point and passed down.
 
-Every variable starts with ``HL7BUS_``; nothing here is read at import time.
+Every variable starts with ``HL7BUS_``; nothing here is read at import time.  A value that
+does not fit is refused with :class:`InvalidSetting`: one sentence naming the variable,
+what is wrong with it and an example of a right value.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shlex
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import PydanticUndefined
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from hl7bus.errors import InvalidSetting
+
+Port = Annotated[int, Field(ge=0, le=65535)]
+Seconds = Annotated[float, Field(gt=0)]
+Bytes = Annotated[int, Field(gt=0)]
 
 
 def _default_home() -> Path:
     return Path.home() / ".hl7bus"
 
 
-class KafkaSettings(BaseSettings):
+class _Settings(BaseSettings):
+    """Settings whose bad values are one sentence (:class:`InvalidSetting`), never a
+    validation report."""
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise _invalid(type(self), exc) from None
+        except SettingsError as exc:  # a list that is not JSON
+            raise _unparsable(type(self), exc) from None
+
+
+_PROBLEMS = {
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "bool_parsing": "must be true or false",
+    "list_type": "must be a JSON list",
+    "string_type": "must be text",
+    "missing": "is not set",
+}
+
+
+def _problem(error: Any) -> str:
+    kind, context = error["type"], error.get("ctx") or {}
+    if kind in _PROBLEMS:
+        return _PROBLEMS[kind]
+    for bound, words in (("ge", "at least"), ("gt", "more than"), ("le", "at most")):
+        if bound in context:
+            limit = context[bound]
+            return (
+                f"must be {words} {limit:g}"
+                if isinstance(limit, float)
+                else (f"must be {words} {limit}")
+            )
+    if kind == "value_error" and "error" in context:
+        return str(context["error"])
+    message = str(error["msg"])
+    return message[:1].lower() + message[1:]
+
+
+def _variable(cls: type[BaseSettings], name: str) -> str:
+    return f"{cls.model_config.get('env_prefix', '')}{name}".upper()
+
+
+def _example(cls: type[BaseSettings], name: str) -> str:
+    info = cls.model_fields[name]
+    if info.examples:
+        value: Any = info.examples[0]
+    elif info.default is not PydanticUndefined and info.default is not None:
+        value = info.default
+    elif info.default_factory is not None:
+        value = info.default_factory()  # type: ignore[call-arg]
+    else:
+        value = "…"
+    if isinstance(value, list):
+        value = json.dumps([str(v) for v in value])
+    elif isinstance(value, float):
+        value = f"{value:g}"
+    return shlex.quote(str(value))
+
+
+def _sentence(cls: type[BaseSettings], name: str, problem: str, given: Any) -> InvalidSetting:
+    variable = _variable(cls, name)
+    secret = "SecretStr" in repr(cls.model_fields[name].annotation)
+    shown = "" if secret or given is None else f" (it is {given!r})"
+    return InvalidSetting(
+        f"{variable} {problem}{shown}; for example {variable}={_example(cls, name)}"
+    )
+
+
+def _invalid(cls: type[BaseSettings], exc: ValidationError) -> InvalidSetting:
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error["loc"] else ""
+    if name not in cls.model_fields:
+        return InvalidSetting(f"{cls.__name__}: {_problem(error)}")
+    given = error.get("input") if error["type"] != "missing" else None
+    return _sentence(cls, name, _problem(error), given)
+
+
+def _unparsable(cls: type[BaseSettings], exc: SettingsError) -> InvalidSetting:
+    found = re.search(r'field "([^"]+)"', str(exc))
+    if found is None or found.group(1) not in cls.model_fields:
+        return InvalidSetting(f"{cls.__name__}: {exc}")
+    name = found.group(1)
+    given = next((v for k, v in os.environ.items() if k.upper() == _variable(cls, name)), None)
+    return _sentence(cls, name, "must be a JSON list", given)
+
+
+class KafkaSettings(_Settings):
     """Where the Kafka cluster is and how to talk to it (``HL7BUS_KAFKA_*``)."""
 
     model_config = SettingsConfigDict(env_prefix="HL7BUS_KAFKA_", frozen=True, extra="ignore")
@@ -23,52 +127,65 @@ class KafkaSettings(BaseSettings):
     bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = ""
     security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_ca_location: Path | None = None
+    sasl_mechanism: str | None = Field(default=None, examples=["SCRAM-SHA-512"])
+    sasl_username: str | None = Field(default=None, examples=["hl7bus"])
+    sasl_password: SecretStr | None = Field(default=None, examples=["…"])
+    ssl_ca_location: Path | None = Field(default=None, examples=["/etc/hl7bus/kafka-ca.pem"])
     client_id: str = "hl7bus"
-    max_record_bytes: int = Field(
+    max_record_bytes: Bytes = Field(
         default=16 * 1024 * 1024,
         description="largest record the bus writes; its topics are created to accept it",
     )
 
 
-class RegistrySettings(BaseSettings):
+class RegistrySettings(_Settings):
     """The Confluent-compatible schema registry (``HL7BUS_REGISTRY_*``)."""
 
     model_config = SettingsConfigDict(env_prefix="HL7BUS_REGISTRY_", frozen=True, extra="ignore")
 
     url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
-    basic_auth: SecretStr | None = Field(default=None, description="user:password")
+    basic_auth: SecretStr | None = Field(
+        default=None, description="user:password", examples=["user:password"]
+    )
     timeout_s: float = Field(
         default=10.0, gt=0, description="for each HTTP request; a timed-out request is retried"
     )
 
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
 
-class DevStackSettings(BaseSettings):
+
+class DevStackSettings(_Settings):
     """The local Kafka and registry that ``hl7bus dev up`` runs on loopback (``HL7BUS_DEV_*``)."""
 
     model_config = SettingsConfigDict(env_prefix="HL7BUS_DEV_", frozen=True, extra="ignore")
 
     home: Path = Field(default_factory=_default_home)
     host: str = "127.0.0.1"
-    kafka_port: int = 9092
-    controller_port: int = 9093
-    registry_port: int = 8081
-    registry_management_port: int = 9081
-    mllp_port: int = 2575
-    mllp_metrics_port: int = 9464
+    kafka_port: Port = 9092
+    controller_port: Port = 9093
+    registry_port: Port = 8081
+    registry_management_port: Port = 9081
+    mllp_port: Port = 2575
+    mllp_metrics_port: Port = 9464
     kafka_version: str = "4.1.1"
     log4j_version: str = "2.25.3"
     slf4j_version: str = "2.0.17"
     registry_version: str = "3.3.3"
     kafka_heap: str = "384m"
     registry_heap: str = "320m"
-    partitions: int = 3
-    java_home: Path | None = Field(default=None, description="Java 17+ for Kafka")
-    registry_java_home: Path | None = Field(default=None, description="Java 21+ for the registry")
-    start_timeout_s: float = 180.0
+    partitions: int = Field(default=3, ge=1)
+    java_home: Path | None = Field(
+        default=None, description="Java 17+ for Kafka", examples=["/usr/lib/jvm/java-21"]
+    )
+    registry_java_home: Path | None = Field(
+        default=None, description="Java 21+ for the registry", examples=["/usr/lib/jvm/java-21"]
+    )
+    start_timeout_s: Seconds = 180.0
 
     @property
     def cache_dir(self) -> Path:
@@ -87,33 +204,35 @@ class DevStackSettings(BaseSettings):
         return f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"
 
 
-class MllpSettings(BaseSettings):
+class MllpSettings(_Settings):
     """The MLLP listener (``HL7BUS_MLLP_*``)."""
 
     model_config = SettingsConfigDict(env_prefix="HL7BUS_MLLP_", frozen=True, extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = 2575
+    port: Port = 2575
     name: str = "mllp"
-    max_message_bytes: int = 8 * 1024 * 1024
-    max_connections: int = 256
-    idle_timeout_s: float = 300.0
-    read_timeout_s: float = 30.0
-    frame_timeout_s: float = Field(
+    max_message_bytes: Bytes = 8 * 1024 * 1024
+    max_connections: int = Field(default=256, ge=1)
+    idle_timeout_s: Seconds = 300.0
+    read_timeout_s: Seconds = 30.0
+    frame_timeout_s: Seconds = Field(
         default=300.0,
         description="a frame that has begun must be complete within this, "
         "however its bytes trickle in",
     )
-    store_timeout_s: float = 10.0
-    drain_timeout_s: float = 30.0
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
+    store_timeout_s: Seconds = 10.0
+    drain_timeout_s: Seconds = 30.0
+    tls_cert: Path | None = Field(default=None, examples=["/etc/hl7bus/mllp.pem"])
+    tls_key: Path | None = Field(default=None, examples=["/etc/hl7bus/mllp.key"])
     tls_client_ca: Path | None = Field(
-        default=None, description="CA of client certificates: set it to require mutual TLS"
+        default=None,
+        description="CA of client certificates: set it to require mutual TLS",
+        examples=["/etc/hl7bus/senders-ca.pem"],
     )
     metrics_host: str = "127.0.0.1"
-    metrics_port: int | None = 9464
-    profiles: list[Path] = Field(default_factory=list)
+    metrics_port: Port | None = 9464
+    profiles: list[Path] = Field(default_factory=list, examples=[["profiles/"]])
     workers: int = Field(
         default=1,
         ge=1,
@@ -122,27 +241,29 @@ class MllpSettings(BaseSettings):
     )
 
 
-class FileSettings(BaseSettings):
+class FileSettings(_Settings):
     """The file connector: a folder that vendor systems drop HL7 v2 files into
     (``HL7BUS_FILES_*``)."""
 
     model_config = SettingsConfigDict(env_prefix="HL7BUS_FILES_", frozen=True, extra="ignore")
 
-    directory: Path
+    directory: Path = Field(examples=["/var/lib/hl7bus/inbox"])
     name: str = "files"
-    poll_interval_s: float = 1.0
+    poll_interval_s: Seconds = 1.0
     settle_s: float = Field(
-        default=2.0, description="a file is complete once its size and mtime kept still this long"
+        default=2.0,
+        ge=0,
+        description="a file is complete once its size and mtime kept still this long",
     )
-    store_timeout_s: float = 10.0
-    max_file_bytes: int = 256 * 1024 * 1024
-    max_message_bytes: int = Field(
+    store_timeout_s: Seconds = 10.0
+    max_file_bytes: Bytes = 256 * 1024 * 1024
+    max_message_bytes: Bytes = Field(
         default=8 * 1024 * 1024,
         description="a larger message goes to the dead-letter topic (its first bytes); "
         "keep it under HL7BUS_KAFKA_MAX_RECORD_BYTES",
     )
-    retry_initial_s: float = 1.0
-    retry_max_s: float = 60.0
+    retry_initial_s: Seconds = 1.0
+    retry_max_s: Seconds = 60.0
     metrics_host: str = "127.0.0.1"
-    metrics_port: int | None = None
-    profiles: list[Path] = Field(default_factory=list)
+    metrics_port: Port | None = Field(default=None, examples=[9465])
+    profiles: list[Path] = Field(default_factory=list, examples=[["profiles/"]])

@@ -5,12 +5,15 @@
 3. else the local stack of ``hl7bus dev up`` (started here when it is not running, and
    stopped again at the end if this run started it).
 
-No broker is a loud failure, never a skip; nor is a missing HL7 corpus (``../shared/corpus``,
-read in place), which many unit tests read.
+No broker is a loud failure, never a skip.  Tests marked ``corpus`` read the public HL7 sample
+corpus in place (``../shared/corpus``, or ``HL7BUS_CORPUS``); when any of them is selected
+and the corpus is not there, the run stops at once with one sentence, never a skip.  The
+rest (``make test``) needs nothing beside the clone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -18,9 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from cleanup import forget
+from cleanup import RUN_PREFIX, forget, forget_subjects, leftovers
 
-from paths import CORPUS, REPO  # noqa: F401 - re-exported for tests
+from paths import CORPUS, REPO, corpus_missing  # noqa: F401 - re-exported for tests
 
 
 @dataclass(frozen=True)
@@ -30,12 +33,12 @@ class BusEndpoints:
     origin: str
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    if not CORPUS.is_dir():
-        raise pytest.UsageError(
-            f"The HL7 sample corpus is not at {CORPUS}: clone hl7bus beside ../shared, "
-            "or point HL7BUS_CORPUS at it."
-        )
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Selected tests that read the corpus, and no corpus: fail the run before it starts."""
+    if any(item.get_closest_marker("corpus") for item in session.items):
+        missing = corpus_missing()
+        if missing:
+            raise pytest.UsageError(missing)
 
 
 def _docker_engine_answers() -> bool:
@@ -69,6 +72,21 @@ def _from_testcontainers(stack: list) -> BusEndpoints:
 
 @pytest.fixture(scope="session")
 def bus() -> Iterator[BusEndpoints]:
+    """The broker and registry of this run.  At its end, no topic or subject this run made
+    may be left: a test that leaves one fails the run."""
+    with _endpoints() as endpoints:
+        yield endpoints
+        left = leftovers(endpoints.bootstrap_servers, endpoints.registry_url)
+        if left:
+            pytest.fail(
+                f"The tests left {len(left)} topics and subjects behind "
+                f"({endpoints.origin}): {', '.join(left)}",
+                pytrace=False,
+            )
+
+
+@contextlib.contextmanager
+def _endpoints() -> Iterator[BusEndpoints]:
     bootstrap = os.environ.get("HL7BUS_TEST_BOOTSTRAP")
     registry = os.environ.get("HL7BUS_TEST_REGISTRY")
     if bootstrap and registry:
@@ -110,7 +128,7 @@ def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
 
     def make(kind: str) -> str:
         test = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:48].strip("-")
-        return f"test.{kind}.{test}.{uuid.uuid4().hex[:10]}"
+        return f"{RUN_PREFIX}{kind}.{test}.{uuid.uuid4().hex[:10]}"
 
     return make
 
@@ -144,3 +162,16 @@ def new_topic(kafka_settings, registry_settings, unique_name) -> Iterator[Callab
 
     yield make
     forget(kafka_settings, registry_settings.url, made)
+
+
+@pytest.fixture
+def new_subject(registry_settings, unique_name) -> Iterator[Callable[[str], str]]:
+    """A fresh ``-value`` subject name for this test (the subject is deleted after it)."""
+    made: list[str] = []
+
+    def make(kind: str = "subject") -> str:
+        made.append(unique_name(kind) + "-value")
+        return made[-1]
+
+    yield make
+    forget_subjects(registry_settings.url, made)

@@ -18,11 +18,17 @@ from prometheus_client import Counter
 from hl7bus.connectors.files import folder
 from hl7bus.connectors.files.arrival import ArrivalWatch, Seen
 from hl7bus.connectors.files.delivery import FileDelivery
-from hl7bus.connectors.files.placement import MessageResult, folder_for, result_document
+from hl7bus.connectors.files.placement import (
+    Folder,
+    MessageResult,
+    Outcome,
+    folder_for,
+    result_document,
+)
 from hl7bus.hl7.header import PREFIX_KEPT
 from hl7bus.kafka.producer import StoreError
 from hl7bus.logs import fields
-from hl7bus.metrics import ConnectorMetrics
+from hl7bus.metrics import ConnectorMetrics, start_at_zero
 from hl7bus.settings import FileSettings
 
 log = logging.getLogger("hl7bus.files")
@@ -39,7 +45,6 @@ class FileConnector:
         self.connector = delivery.connector
         self.watch = ArrivalWatch(settings.settle_s, settings.retry_initial_s, settings.retry_max_s)
         self.stopping = asyncio.Event()
-        self.kafka_ok = True
         registry = metrics.registry
         self.filed = Counter(
             "hl7bus_files",
@@ -59,14 +64,16 @@ class FileConnector:
             ["connector"],
             registry=registry,
         )
+        start_at_zero(self.filed, self.connector, "folder", (f.value for f in Folder))
+        start_at_zero(self.outcomes, self.connector, "outcome", (o.value for o in Outcome))
+        start_at_zero(self.deferred, self.connector)
 
     def health(self) -> dict:
-        return {
-            "ok": not self.stopping.is_set(),
-            "connector": self.connector,
-            "kafka_ok": self.kafka_ok,
-            "waiting_files": self.watch.waiting,
-        }
+        return self.metrics.health(
+            not self.stopping.is_set(),
+            connector=self.connector,
+            waiting_files=self.watch.waiting,
+        )
 
     def stop(self) -> None:
         """Stop after the file in hand."""
@@ -128,7 +135,6 @@ class FileConnector:
             else:
                 results = await self.delivery.deliver(seen.name, data)
         except StoreError as exc:
-            self.kafka_ok = False
             self.metrics.label(self.metrics.store_failures).inc()
             self.metrics.label(self.deferred).inc()
             delay = self.watch.failed(seen.name, time.time())
@@ -137,7 +143,6 @@ class FileConnector:
                 extra=fields(file=seen.name, reason=exc.message, retry_in_s=delay),
             )
             return False
-        self.kafka_ok = True
         await self._file_away(seen.name, results, time.perf_counter() - started)
         return True
 

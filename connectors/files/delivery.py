@@ -71,7 +71,7 @@ class FileDelivery:
             return MessageResult(index, header.control_id, Outcome.TRANSLATED, delivered.events)
         if error.code is ErrorCode.MESSAGE_TOO_LARGE:
             self.metrics.label(self.metrics.oversized).inc()
-        self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
+        self.metrics.rejected_for(error.code).inc()
         internal = error.code is ErrorCode.INTERNAL
         if internal:
             self.metrics.label(self.metrics.internal_errors).inc()
@@ -97,7 +97,7 @@ class FileDelivery:
             self.ingestor, self.store, received, header, size, limit
         )
         self.metrics.label(self.metrics.oversized).inc()
-        self.metrics.label(self.metrics.rejected, error=ErrorCode.MESSAGE_TOO_LARGE.text).inc()
+        self.metrics.rejected_for(ErrorCode.MESSAGE_TOO_LARGE).inc()
         log.warning(
             "message over the size limit",
             extra=fields(

@@ -12,7 +12,9 @@ from hl7bus.connectors.files.connector import FileConnector
 from hl7bus.connectors.files.delivery import FileDelivery
 from hl7bus.errors import Hl7BusError
 from hl7bus.ingest import setup
+from hl7bus.kafka.clients import BrokerWatch, require_reachable
 from hl7bus.kafka.producer import KafkaStore
+from hl7bus.kafka.serde import registry_errors
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics, serve_http
 from hl7bus.settings import FileSettings, KafkaSettings, RegistrySettings
@@ -21,18 +23,27 @@ log = logging.getLogger("hl7bus.files")
 
 
 def main(settings: FileSettings, kafka: KafkaSettings, registry: RegistrySettings) -> int:
+    """Run until SIGTERM; what keeps it from starting (the folder, the registry, Kafka,
+    the metrics port) is an :class:`~hl7bus.errors.Hl7BusError` of one sentence."""
     logs.setup()
     if not settings.directory.is_dir():
         raise Hl7BusError(f"the pickup folder {settings.directory} does not exist")
     folder.prepare(settings.directory)
     connector = f"files:{settings.name}"
-    ingestor = setup.ingestor(kafka, registry, settings.profiles)
+    with registry_errors(registry):
+        ingestor = setup.ingestor(kafka, registry, settings.profiles)
+    require_reachable(kafka)
     store = KafkaStore(
         kafka, timeout_s=settings.store_timeout_s, client_id=f"hl7bus-files-{settings.name}"
     )
     metrics = ConnectorMetrics(connector)
     delivery = FileDelivery(ingestor, store, metrics, connector, settings.max_message_bytes)
-    asyncio.run(run(FileConnector(settings, delivery, metrics), store))
+    watch = BrokerWatch(kafka, metrics.set_kafka_reachable)
+    watch.start()
+    try:
+        asyncio.run(run(FileConnector(settings, delivery, metrics), store))
+    finally:
+        watch.stop()
     return 0
 
 
@@ -49,6 +60,7 @@ async def run(connector: FileConnector, store: KafkaStore) -> None:
             settings.metrics_port,
             connector.metrics.registry,
             connector.health,
+            setting="--metrics-port or HL7BUS_FILES_METRICS_PORT",
         )
         log.info(
             "metrics and health",

@@ -6,6 +6,10 @@ them, and a connection stays in the worker that accepted it, so per-connection o
 holds); each worker has its own producer.  The supervisor forwards SIGTERM/SIGINT to the
 workers, waits for them to drain, and restarts a worker that dies on its own once it has
 listened (one that dies before — Kafka, the registry or the port unusable — stops them all).
+
+It says "listening" once every port is bound: the MLLP port and the metrics port, and
+with workers, those of every worker.  What keeps it from starting is one sentence (a JSON
+log line at level error) and exit status 1.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from typing import Any
 
 from hl7bus import logs
 from hl7bus.connectors.mllp.server import MllpServer, run
-from hl7bus.errors import Hl7BusError
+from hl7bus.errors import Hl7BusError, cannot_listen
 from hl7bus.ingest import setup
+from hl7bus.kafka.clients import BrokerWatch, require_reachable
 from hl7bus.kafka.producer import KafkaStore
+from hl7bus.kafka.serde import registry_errors
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics
 from hl7bus.settings import KafkaSettings, MllpSettings, RegistrySettings
@@ -60,7 +66,9 @@ def serve(
 ) -> int:
     """One listener with its own producer, until SIGTERM or SIGINT; ``listening.set()``
     is called once it listens."""
-    ingestor = setup.ingestor(kafka, registry, settings.profiles)
+    with registry_errors(registry):
+        ingestor = setup.ingestor(kafka, registry, settings.profiles)
+    require_reachable(kafka)
     client_id = f"hl7bus-mllp-{settings.name}" + (f"-{worker}" if worker is not None else "")
     store = KafkaStore(kafka, timeout_s=settings.store_timeout_s, client_id=client_id)
     metrics = ConnectorMetrics(f"mllp:{settings.name}")
@@ -69,12 +77,18 @@ def serve(
         if listening is None
         else _WorkerServer(settings, ingestor, store, metrics, listening)
     )
-    asyncio.run(run(server, settings.metrics_host, settings.metrics_port))
+    watch = BrokerWatch(kafka, metrics.set_kafka_reachable)
+    watch.start()
+    try:
+        asyncio.run(run(server, settings.metrics_host, settings.metrics_port))
+    finally:
+        watch.stop()
     return 0
 
 
 class _WorkerServer(MllpServer):
-    """A worker's listener: tells the supervisor once it listens."""
+    """A worker's listener: tells the supervisor once it listens (the supervisor says
+    "listening" once every worker does)."""
 
     def __init__(
         self,
@@ -87,8 +101,11 @@ class _WorkerServer(MllpServer):
         super().__init__(settings, ingestor, store, metrics)
         self._listening = listening
 
-    async def start(self) -> None:
-        await super().start()
+    def announce(self) -> None:
+        log.info(
+            "worker listening",
+            extra=fields(port=self.port, metrics_port=self.settings.metrics_port),
+        )
         self._listening.set()
 
 
@@ -114,27 +131,30 @@ def _worker(
     try:
         code = serve(settings, kafka, registry, worker=index, listening=listening)
     except Hl7BusError as exc:
-        print(f"hl7bus: {exc}", file=sys.stderr)
+        log.error(str(exc), extra=fields(worker=index))
         code = 1
     sys.exit(code)
 
 
-def _reserve_port(host: str) -> socket.socket:
-    """A bound (not listening) SO_REUSEPORT socket on a free port, so that every worker
-    listens on the same port when ``port`` is 0."""
+def _reserve_port(host: str, port: int) -> socket.socket:
+    """A bound (not listening) SO_REUSEPORT socket on ``port`` (a free one when 0), held
+    while the workers run: a port in use is found once, before any worker starts, and
+    with port 0 every worker listens on the same port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, 0))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise cannot_listen(exc, "MLLP", host, port, "--port or HL7BUS_MLLP_PORT") from None
     return sock
 
 
 def supervise(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySettings) -> int:
     """Run ``settings.workers`` worker processes on one port; forward SIGTERM/SIGINT."""
-    reserved = None
-    if settings.port == 0:
-        reserved = _reserve_port(settings.host)
-        settings = settings.model_copy(update={"port": reserved.getsockname()[1]})
+    reserved = _reserve_port(settings.host, settings.port)
+    settings = settings.model_copy(update={"port": reserved.getsockname()[1]})
     # fork: this process has started no thread and opened no Kafka client yet.
     context = multiprocessing.get_context("fork")
     # index -> (process, set once it listens)
@@ -168,9 +188,24 @@ def supervise(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySe
         on_signal(signal.SIGTERM, None)
     code = 0
     stop_deadline: float | None = None
+    announced = False
     try:
         while workers:
-            multiprocessing.connection.wait([p.sentinel for p, _ in workers.values()], timeout=1.0)
+            multiprocessing.connection.wait(
+                [p.sentinel for p, _ in workers.values()], timeout=1.0 if announced else 0.1
+            )
+            if not announced and not stopping and all(e.is_set() for _, e in workers.values()):
+                announced = True
+                log.info(
+                    "listening",
+                    extra=fields(
+                        host=settings.host,
+                        port=settings.port,
+                        connector=f"mllp:{settings.name}",
+                        workers=settings.workers,
+                        tls=settings.tls_cert is not None,
+                    ),
+                )
             if stopping and stop_deadline is None:
                 # drain, then the producer's last flush (10 s), and some slack
                 stop_deadline = time.monotonic() + settings.drain_timeout_s + 20.0
@@ -199,7 +234,6 @@ def supervise(settings: MllpSettings, kafka: KafkaSettings, registry: RegistrySe
                 if not stopping:
                     start(index)
     finally:
-        if reserved is not None:  # held (bound, never listening) until the end
-            reserved.close()
+        reserved.close()  # held (bound, never listening) until the end
     log.info("workers stopped", extra=fields(exit_code=code))
     return code

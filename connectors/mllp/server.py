@@ -16,7 +16,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from hl7bus.errors import ErrorCode, MessageError
+from hl7bus.errors import ConfigError, ErrorCode, MessageError, cannot_listen
 from hl7bus.hl7.header import Header, read_header
 from hl7bus.ingest.delivery import (
     Delivered,
@@ -74,21 +74,37 @@ class MllpServer:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Listen; a port or certificate that cannot be used is a :class:`ConfigError`."""
         s = self.settings
-        self._server = await asyncio.start_server(
-            self._accept,
-            s.host,
-            s.port,
-            ssl=tls_context(s),
-            limit=READ_SIZE,
-            backlog=1024,
-            reuse_port=s.workers > 1,  # several worker processes listen on this port
-        )
-        port = self._server.sockets[0].getsockname()[1]
+        try:
+            context = tls_context(s)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise ConfigError(
+                f"cannot use the TLS certificate {s.tls_cert} and key {s.tls_key} "
+                f"({getattr(exc, 'strerror', None) or exc}); check HL7BUS_MLLP_TLS_CERT and "
+                "HL7BUS_MLLP_TLS_KEY"
+            ) from None
+        try:
+            self._server = await asyncio.start_server(
+                self._accept,
+                s.host,
+                s.port,
+                ssl=context,
+                limit=READ_SIZE,
+                backlog=1024,
+                reuse_port=s.workers > 1,  # several worker processes listen on this port
+            )
+        except OSError as exc:
+            raise cannot_listen(exc, "MLLP", s.host, s.port, "--port or HL7BUS_MLLP_PORT") from None
+        self.announce()
+
+    def announce(self) -> None:
+        """Say that it listens (once everything it serves is bound)."""
+        s = self.settings
         log.info(
             "listening",
             extra=fields(
-                host=s.host, port=port, connector=self.connector, tls=s.tls_cert is not None
+                host=s.host, port=self.port, connector=self.connector, tls=s.tls_cert is not None
             ),
         )
 
@@ -112,11 +128,11 @@ class MllpServer:
         log.info("drained", extra=fields(connector=self.connector))
 
     def health(self) -> dict:
-        return {
-            "ok": not self._draining.is_set(),
-            "connector": self.connector,
-            "connections": len(self._connections),
-        }
+        return self.metrics.health(
+            not self._draining.is_set(),
+            connector=self.connector,
+            connections=len(self._connections),
+        )
 
     # -- connections --------------------------------------------------------------------
 
@@ -284,7 +300,7 @@ class MllpServer:
                 extra=fields(peer=peer, size=size, control_id=header.control_id),
             )
         else:
-            self.metrics.label(self.metrics.rejected, error=error.code.text).inc()
+            self.metrics.rejected_for(error.code).inc()
             internal = error.code is ErrorCode.INTERNAL
             if internal:
                 self.metrics.label(self.metrics.internal_errors).inc()
@@ -321,10 +337,10 @@ async def run(server: MllpServer, metrics_host: str, metrics_port: int | None) -
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await server.start()
     http = None
-    if metrics_port is not None:
+    if metrics_port is not None:  # bound first: "listening" means every port is bound
         http = await _serve_metrics(server, metrics_host, metrics_port)
+    await server.start()
     await stop.wait()
     log.info("stopping: draining connections", extra=fields(connector=server.connector))
     await server.drain()
@@ -337,6 +353,12 @@ async def run(server: MllpServer, metrics_host: str, metrics_port: int | None) -
 async def _serve_metrics(server: MllpServer, host: str, port: int):
     from hl7bus.metrics import serve_http
 
-    http = await serve_http(host, port, server.metrics.registry, server.health)
+    http = await serve_http(
+        host,
+        port,
+        server.metrics.registry,
+        server.health,
+        setting="--metrics-port or HL7BUS_MLLP_METRICS_PORT",
+    )
     log.info("metrics and health", extra=fields(url=f"http://{host}:{port}/metrics"))
     return http

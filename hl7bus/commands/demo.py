@@ -8,8 +8,8 @@ does not translate — those go to the dead-letter topic with the reason.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.resources
-import socket
 import time
 import uuid
 from collections import Counter
@@ -19,7 +19,7 @@ from hl7bus.errors import Hl7BusError
 from hl7bus.hl7 import split_messages
 from hl7bus.hl7.header import read_header
 from hl7bus.kafka.topics import Topics
-from hl7bus.mllp.framing import MllpDecoder, frame
+from hl7bus.mllp.client import MllpClient
 from hl7bus.settings import KafkaSettings, RegistrySettings
 
 
@@ -36,26 +36,32 @@ def play(
     host: str, port: int, files: list[Path], timeout_s: float = 30.0
 ) -> list[tuple[str, str, str]]:
     """Send every message over one MLLP connection; (file, control id, ACK code) for each."""
+    return asyncio.run(_play(host, port, files, timeout_s))
+
+
+async def _play(
+    host: str, port: int, files: list[Path], timeout_s: float
+) -> list[tuple[str, str, str]]:
     answers = []
     try:
-        conn = socket.create_connection((host, port), timeout=timeout_s)
+        client = await MllpClient.connect(host, port, timeout_s=timeout_s)
     except OSError as exc:
+        why = exc.strerror or str(exc) or f"no answer within {timeout_s:g} s"
         raise Hl7BusError(
-            f"no MLLP connector answers at {host}:{port} ({exc.strerror or exc}); "
+            f"no MLLP connector answers at {host}:{port} ({why}); "
             "start the stack with `hl7bus dev up`"
         ) from None
-    with conn:
-        decoder = MllpDecoder(1 << 20)
+    async with client:
         for path in files:
             for message in split_messages(path.read_bytes()):
-                conn.sendall(frame(message))
-                acks = []
-                while not acks:
-                    data = conn.recv(65536)
-                    if not data:
-                        raise Hl7BusError("the MLLP connector closed the connection")
-                    acks = decoder.feed(data)
-                ack = acks[0].payload.decode("utf-8", "replace")
+                try:
+                    ack = (await client.send(message)).decode("utf-8", "replace")
+                except TimeoutError:
+                    raise Hl7BusError(
+                        f"no ACK from the MLLP connector at {host}:{port} within {timeout_s:g} s"
+                    ) from None
+                except OSError:
+                    raise Hl7BusError("the MLLP connector closed the connection") from None
                 msa = next((s for s in ack.split("\r") if s.startswith("MSA")), "MSA||")
                 code = msa.split("|")[1]
                 answers.append((path.name, read_header(message).control_id, code))
@@ -102,7 +108,7 @@ def read_between(
     from confluent_kafka import TopicPartition
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    from hl7bus import serde
+    from hl7bus.kafka import serde
 
     wanted = sum(end[p] - start.get(p, 0) for p in end)
     if wanted <= 0:

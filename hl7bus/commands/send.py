@@ -10,7 +10,6 @@ connection failed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import time
 from collections import Counter
@@ -23,11 +22,10 @@ from hl7bus.errors import Hl7BusError
 from hl7bus.hl7 import split_messages, unescape
 from hl7bus.hl7.encoding import read_encoding
 from hl7bus.hl7.header import read_header
-from hl7bus.mllp.framing import MllpDecoder, frame
+from hl7bus.mllp.client import MllpClient
 
 ACCEPTED = frozenset({"AA", "CA"})
 NO_ACK = "??"  # an answer without a readable MSA-1
-ACK_LIMIT = 1024 * 1024
 
 
 # -- the pure part: reading ACKs, tallying, the report --------------------------------------
@@ -149,34 +147,6 @@ def load_messages(files: Sequence[Path]) -> list[bytes]:
     return messages
 
 
-class _Client:
-    def __init__(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout_s: float
-    ) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.timeout_s = timeout_s
-        self.decoder = MllpDecoder(ACK_LIMIT)
-
-    async def exchange(self, message: bytes) -> bytes:
-        """Send one message; its ACK."""
-        self.writer.write(frame(message))
-        await self.writer.drain()
-        async with asyncio.timeout(self.timeout_s):
-            while True:
-                data = await self.reader.read(64 * 1024)
-                if not data:
-                    raise ConnectionError("the connector closed the connection")
-                frames = self.decoder.feed(data)
-                if frames:
-                    return frames[0].payload
-
-    async def close(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(OSError, TimeoutError):
-            await asyncio.wait_for(self.writer.wait_closed(), 2)
-
-
 async def send(
     messages: Sequence[bytes],
     target: Target,
@@ -193,9 +163,8 @@ async def send(
     except (OSError, ValueError) as exc:
         raise Hl7BusError(f"cannot load the TLS files ({_reason(exc)})") from None
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(target.host, target.port, ssl=context, limit=ACK_LIMIT),
-            target.timeout_s,
+        client = await MllpClient.connect(
+            target.host, target.port, tls=context, timeout_s=target.timeout_s
         )
     except TimeoutError:
         raise Hl7BusError(
@@ -207,12 +176,11 @@ async def send(
         ) from None
     except OSError as exc:
         raise Hl7BusError(f"could not connect to {target.address} ({_reason(exc)})") from None
-    client = _Client(reader, writer, target.timeout_s)
     try:
         for message in messages:
             control_id = read_header(message).control_id
             try:
-                ack = await client.exchange(message)
+                ack = await client.send(message)
             except TimeoutError:
                 raise Hl7BusError(
                     f"no ACK from {target.address} within {target.timeout_s:g} s for message "

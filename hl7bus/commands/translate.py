@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from hl7bus.errors import MessageError
+from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.records import to_record
 from hl7bus.hl7 import split_messages
 from hl7bus.hl7.standard import describe
@@ -55,17 +55,18 @@ def run(
             )
             continue
         chunks = split_messages(data)
-        if not chunks and name != "-":
+        if not chunks:  # an empty or blank file, or nothing on stdin
             rejected += 1
+            source = "Standard input" if name == "-" else name
             _error(
                 err,
                 {
                     "file": name,
                     "control_id": None,
-                    "code": "not an HL7 message",
+                    "code": ErrorCode.NOT_HL7.text,
                     "segment": None,
                     "field": None,
-                    "message": f"{name} holds no HL7 message.",
+                    "message": f"{source} holds no HL7 message.",
                 },
             )
         for index, chunk in enumerate(chunks, start=1):

@@ -276,7 +276,7 @@ def _reject_joined_segments(text: str, encoding: Encoding) -> None:
         )
 
 
-def _required(message: Message, n: int, value: str, what: str, control_id: str | None) -> None:
+def _required(n: int, value: str, what: str, control_id: str | None) -> None:
     if not value:
         raise MessageError(
             ErrorCode.REQUIRED_FIELD_MISSING,
@@ -290,6 +290,6 @@ def _required(message: Message, n: int, value: str, what: str, control_id: str |
 
 def _check_header(message: Message) -> None:
     control_id = message.control_id or None
-    _required(message, 9, message.message_type, "message type", control_id)
-    _required(message, 10, message.control_id, "message control id", None)
-    _required(message, 12, message.version_raw, "version id", control_id)
+    _required(9, message.message_type, "message type", control_id)
+    _required(10, message.control_id, "message control id", None)
+    _required(12, message.version_raw, "version id", control_id)

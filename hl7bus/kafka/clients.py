@@ -1,20 +1,28 @@
 """Kafka client set-up shared by every connector and service: one place for the
-delivery settings the bus promises (idempotent producers, ``acks=all``, committed reads)."""
+delivery settings the bus promises (idempotent producers, ``acks=all``, committed reads),
+and for where librdkafka's own log lines go (hl7bus's JSON logs, never raw stderr)."""
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
+from hl7bus.logs import LibrdkafkaLog, fields
 from hl7bus.settings import KafkaSettings
+
+log = logging.getLogger("hl7bus.kafka")
 
 
 def client_config(settings: KafkaSettings) -> dict[str, Any]:
-    """Connection and security settings common to producers, consumers and admin clients."""
+    """Connection and security settings common to producers, consumers and admin clients;
+    their log lines go through hl7bus's logging."""
     config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": settings.client_id,
         "security.protocol": settings.security_protocol,
+        "logger": LibrdkafkaLog(),
     }
     if settings.sasl_mechanism:
         config["sasl.mechanism"] = settings.sasl_mechanism
@@ -26,29 +34,86 @@ def client_config(settings: KafkaSettings) -> dict[str, Any]:
     return config
 
 
-def quiet_logger() -> logging.Logger:
-    """A logger that drops librdkafka's own lines, for clients of short-lived commands."""
-    logger = logging.getLogger("hl7bus.kafka.clients.quiet")
-    logger.addHandler(logging.NullHandler())
-    logger.propagate = False
-    return logger
+def quiet_logger() -> LibrdkafkaLog:
+    """librdkafka's lines at debug level, for probes whose failures are expected and said
+    in a sentence of their own (is a broker there?) and for short-lived commands."""
+    return LibrdkafkaLog(logging.DEBUG)
 
 
 def require_reachable(settings: KafkaSettings, timeout_s: float = 10.0) -> None:
     """Fail with one sentence when no broker answers at the bootstrap address."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
-
     from hl7bus.errors import Hl7BusError
 
-    admin = AdminClient({**client_config(settings), "logger": quiet_logger()})
-    try:
-        admin.list_topics(timeout=timeout_s)
-    except KafkaException:
+    if not broker_answers(settings, timeout_s):
         raise Hl7BusError(
             f"no Kafka broker answers at {settings.bootstrap_servers}; start one with "
             "`hl7bus dev up` or set HL7BUS_KAFKA_BOOTSTRAP_SERVERS"
-        ) from None
+        )
+
+
+def broker_answers(settings: KafkaSettings, timeout_s: float, admin: Any = None) -> bool:
+    """Whether a broker answers a metadata request within ``timeout_s``."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    if admin is None:
+        admin = AdminClient({**client_config(settings), "logger": quiet_logger()})
+    try:
+        admin.list_topics(timeout=timeout_s)
+        return True
+    except KafkaException:
+        return False
+    finally:
+        admin.poll(0)  # hand its log lines over
+
+
+class BrokerWatch:
+    """Whether Kafka is reachable now: a metadata request every ``interval_s`` from a
+    thread of its own; ``on_change(reachable)`` is called when the answer changes.
+
+    It starts out reachable: a connector checks that with :func:`require_reachable`
+    before it starts.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        on_change: Callable[[bool], None],
+        *,
+        interval_s: float = 2.0,
+        timeout_s: float = 5.0,
+    ) -> None:
+        self.settings = settings
+        self.on_change = on_change
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self.reachable = True
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="kafka-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.timeout_s + 1)
+
+    def _watch(self) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({**client_config(self.settings), "logger": quiet_logger()})
+        while not self._stopping.wait(self.interval_s):
+            reachable = broker_answers(self.settings, self.timeout_s, admin)
+            if reachable == self.reachable or self._stopping.is_set():
+                continue
+            self.reachable = reachable
+            where = fields(bootstrap_servers=self.settings.bootstrap_servers)
+            if reachable:
+                log.info("kafka reachable again", extra=where)
+            else:
+                log.error("kafka unreachable", extra=where)
+            self.on_change(reachable)
 
 
 def producer_config(
@@ -110,29 +175,31 @@ def ensure_topics(
     from confluent_kafka.admin import AdminClient, NewTopic
 
     admin = AdminClient(client_config(settings))
-    existing = set(admin.list_topics(timeout=timeout_s).topics)
-    wanted = [
-        NewTopic(
-            t,
-            num_partitions=partitions,
-            replication_factor=replication_factor,
-            config=dict(config or {}),
-        )
-        for t in topics
-        if t not in existing
-    ]
-    present = [t for t in topics if t in existing]
-    if config and present:
-        _set_topic_config(admin, present, config, timeout_s)
-    if not wanted:
-        return
-    for topic, future in admin.create_topics(wanted, request_timeout=timeout_s).items():
-        try:
-            future.result(timeout=timeout_s)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
-        del topic
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+        wanted = [
+            NewTopic(
+                t,
+                num_partitions=partitions,
+                replication_factor=replication_factor,
+                config=dict(config or {}),
+            )
+            for t in topics
+            if t not in existing
+        ]
+        present = [t for t in topics if t in existing]
+        if config and present:
+            _set_topic_config(admin, present, config, timeout_s)
+        if not wanted:
+            return
+        for future in admin.create_topics(wanted, request_timeout=timeout_s).values():
+            try:
+                future.result(timeout=timeout_s)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+    finally:
+        admin.poll(0)  # hand its log lines over
 
 
 def _set_topic_config(admin, topics: list[str], config: dict[str, str], timeout_s: float) -> None:  # type: ignore[no-untyped-def]

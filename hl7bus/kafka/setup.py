@@ -16,6 +16,20 @@ TOPIC_RECORDS: dict[str, str] = {
     "alerts": "ClinicalAlert",
 }
 
+# A new schema on a bus subject must read every record written with the one before it.
+COMPATIBILITY = "BACKWARD"
+
+
+def register_record_schema(client, topic: str, record: str) -> int:
+    """Register ``record``'s schema under ``<topic>-value`` and return its id, with the
+    subject held to BACKWARD compatibility first, so that the registry refuses a schema
+    that would break the topic's readers."""
+    from confluent_kafka.schema_registry import Schema
+
+    subject = f"{topic}-value"
+    client.set_compatibility(subject, COMPATIBILITY)
+    return client.register_schema(subject, Schema(serde.schema_text(record), "AVRO"))
+
 
 def prepare_bus(
     kafka: KafkaSettings,
@@ -25,8 +39,6 @@ def prepare_bus(
     echo: Callable[[str], None] = print,
 ) -> Topics:
     """Create the bus's topics and register each record schema under ``<topic>-value``."""
-    from confluent_kafka.schema_registry import Schema
-
     topics = Topics.with_prefix(kafka.topic_prefix)
     ensure_topics(
         kafka,
@@ -37,8 +49,6 @@ def prepare_bus(
     client = serde.registry_client(registry)
     for attr, record in TOPIC_RECORDS.items():
         topic = getattr(topics, attr)
-        schema_id = client.register_schema(
-            f"{topic}-value", Schema(serde.schema_text(record), "AVRO")
-        )
+        schema_id = register_record_schema(client, topic, record)
         echo(f"  {topic:<18} {record:<14} schema id {schema_id}")
     return topics

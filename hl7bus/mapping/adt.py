@@ -74,7 +74,7 @@ def map_merge(ctx: MessageContext) -> list[ClinicalEvent]:
                 control_id=ctx.message.control_id,
             )
         facility = ctx.message.sending_facility
-        prior_key = common.key_of(common.patient_key(prior, ctx.profile, facility), facility)
+        prior_key = common.key_of(common.patient_key(prior, ctx.profile), facility)
         merge = Merge(
             prior_patient_key=prior_key,
             prior_identifiers=prior,

@@ -33,7 +33,7 @@ PATIENT_CLASSES = {
 }
 
 
-def patient_key(ids: tuple[Identifier, ...], profile: SenderProfile, facility: str) -> Identifier:
+def patient_key(ids: tuple[Identifier, ...], profile: SenderProfile) -> Identifier:
     """The identifier that keys the patient: the profile's authority/type, else an MR,
     else the first."""
     rule = profile.patient_key
@@ -72,7 +72,7 @@ def patient(ctx: MessageContext, pid: Segment) -> Patient:
             control_id=ctx.message.control_id,
         )
     facility = ctx.message.sending_facility
-    key = key_of(patient_key(ids, ctx.profile, facility), facility)
+    key = key_of(patient_key(ids, ctx.profile), facility)
     death = indicator(pid.get(30))
     return Patient(
         key=key,

@@ -9,16 +9,21 @@ from hl7bus.events.model import ClinicalEvent, EventType, Payload
 from hl7bus.mapping import common, results
 from hl7bus.mapping.context import MessageContext
 
+# HL7 table 0119: cancel or discontinue requests and their answers.
 CANCEL_CONTROLS = frozenset({"CA", "OC", "CR", "DC", "OD", "DR"})
-PLACE_CONTROLS = frozenset({"NW", "SN", "RO", "PA", "CH", "XO", "XX", "RP", "RQ", "OK"})
+# A new order: new, send order number, replacement, parent and child orders.  Every other
+# control (XO change request, XX/XR changed, SC status changed, HD hold, ...) concerns an
+# order already placed.
+NEW_ORDER_CONTROLS = frozenset({"NW", "SN", "RO", "PA", "CH"})
 
 
-def order_event_type(control: str | None) -> EventType:
-    """ORC-1 (order control, table 0119) as an event type."""
+def order_event_type(control: str | None, placed: EventType = EventType.ORDER_PLACED) -> EventType:
+    """ORC-1 (order control, table 0119) as an event type; ``placed`` is what a new order
+    is (a pharmacy order: ``MEDICATION_ORDERED``)."""
     if control in CANCEL_CONTROLS:
         return EventType.ORDER_CANCELLED
-    if control is None or control in ("NW", "SN", "PA", "CH", "RO"):
-        return EventType.ORDER_PLACED
+    if control is None or control in NEW_ORDER_CONTROLS:
+        return placed
     return EventType.ORDER_STATUS_CHANGED
 
 

@@ -7,7 +7,7 @@ from hl7bus.events.model import ClinicalEvent, EventType, Medication, Payload
 from hl7bus.hl7 import Segment
 from hl7bus.mapping import common, results, values
 from hl7bus.mapping.context import MessageContext
-from hl7bus.mapping.orders import CANCEL_CONTROLS, no_order
+from hl7bus.mapping.orders import no_order, order_event_type
 from hl7bus.mapping.values import text
 
 
@@ -68,7 +68,8 @@ def _administered(
 
 
 def map_pharmacy_order(ctx: MessageContext) -> list[ClinicalEvent]:
-    """RDE^O11: one MEDICATION_ORDERED (or ORDER_CANCELLED) event per order."""
+    """RDE^O11: one MEDICATION_ORDERED event per new order (ORDER_CANCELLED or
+    ORDER_STATUS_CHANGED per ORC-1, as for any order)."""
     events = []
     for group in results.patient_groups(ctx):
         patient = common.patient(ctx, group[0])
@@ -79,14 +80,9 @@ def map_pharmacy_order(ctx: MessageContext) -> list[ClinicalEvent]:
             meds = tuple(
                 _encoded(d, order_group, 0) for d in order_group.details if d.name == "RXE"
             )
-            kind = (
-                EventType.ORDER_CANCELLED
-                if order.control in CANCEL_CONTROLS
-                else EventType.MEDICATION_ORDERED
-            )
             events.append(
                 ctx.event(
-                    kind,
+                    order_event_type(order.control, placed=EventType.MEDICATION_ORDERED),
                     patient,
                     occurred_at=order.ordered_at or ctx.recorded_at,
                     encounter=encounter,

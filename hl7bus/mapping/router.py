@@ -38,9 +38,6 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     **{("MDM", f"T{n:02d}"): documents.map_document for n in range(1, 12)},
 }
 
-# Message types whose trigger is carried but not needed to pick a mapper.
-_ANY_TRIGGER: dict[str, Mapper] = {}
-
 
 @dataclass(frozen=True, slots=True)
 class Translation:
@@ -60,10 +57,6 @@ def _require_conformance(message: Message) -> None:
             f"Strict validation against HL7 v{message.version}: {found.errors[0]}{more}",
             control_id=message.control_id or None,
         )
-
-
-def supported() -> list[str]:
-    return sorted(f"{t}^{e}" for t, e in MAPPERS)
 
 
 def mapper_for(message: Message) -> Mapper:

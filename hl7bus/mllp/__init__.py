@@ -1,1 +1,2 @@
-"""MLLP without sockets of its own: framing as a byte state machine, and ACKs."""
+"""MLLP: framing as a byte state machine and ACKs, with no I/O; and the one MLLP client
+(``client``), the only module here with a socket."""

@@ -7,7 +7,8 @@ from datetime import datetime
 from enum import Enum
 
 from hl7bus.errors import ErrorCode, MessageError
-from hl7bus.hl7.encoding import read_encoding
+from hl7bus.hl7.encoding import Encoding, read_encoding
+from hl7bus.hl7.escape import escape
 from hl7bus.hl7.header import DEFAULT_ENCODING, Header
 
 
@@ -50,17 +51,15 @@ def ack_code(header: Header, error: MessageError | None) -> AckCode:
 
 def _clean(text: str, header: Header) -> str:
     """Text safe inside one field: separators escaped, no segment breaks."""
-    esc = header.encoding_characters[2] if len(header.encoding_characters) > 2 else "\\"
-    out = text.replace(esc, f"{esc}E{esc}")
-    for char, code in (
-        (header.field_separator, "F"),
-        (header.encoding_characters[0], "S"),
-        (header.encoding_characters[1], "R"),
-    ):
-        out = out.replace(char, f"{esc}{code}{esc}")
-    if len(header.encoding_characters) > 3:
-        out = out.replace(header.encoding_characters[3], f"{esc}T{esc}")
-    return out.replace("\r", " ").replace("\n", " ")
+    chars = header.encoding_characters
+    encoding = Encoding(
+        field=header.field_separator,
+        component=chars[0],
+        repetition=chars[1],
+        escape=chars[2] if len(chars) > 2 else "\\",
+        subcomponent=chars[3] if len(chars) > 3 else None,
+    )
+    return escape(text.replace("\r", " ").replace("\n", " "), encoding)
 
 
 def _text(text: str, header: Header) -> str:

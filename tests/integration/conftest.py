@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cleanup import forget
+from cleanup import RUN_PREFIX, forget
 
 from hl7bus.kafka.setup import prepare_bus
 from hl7bus.kafka.topics import Topics
@@ -48,12 +48,15 @@ class BusTopics:
 @pytest.fixture
 def bus_topics(bus) -> Iterator[BusTopics]:
     """The four topics of the bus under a prefix no other test uses (deleted after it)."""
-    prefix = f"test.{uuid.uuid4().hex[:10]}."
+    prefix = f"{RUN_PREFIX}{uuid.uuid4().hex[:10]}."
     kafka = KafkaSettings(bootstrap_servers=bus.bootstrap_servers, topic_prefix=prefix)
     registry = RegistrySettings(url=bus.registry_url)
-    topics = prepare_bus(kafka, registry, partitions=3, echo=lambda _line: None)
-    yield BusTopics(prefix, topics, kafka, registry)
-    forget(kafka, registry.url, list(topics.all()))
+    topics = Topics.with_prefix(prefix)
+    try:
+        topics = prepare_bus(kafka, registry, partitions=3, echo=lambda _line: None)
+        yield BusTopics(prefix, topics, kafka, registry)
+    finally:
+        forget(kafka, registry.url, list(topics.all()))
 
 
 @dataclass
@@ -155,7 +158,7 @@ def read_topic(
     from confluent_kafka import Consumer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    from hl7bus import serde
+    from hl7bus.kafka import serde
     from hl7bus.kafka.clients import consumer_config
 
     deserializer = serde.avro_deserializer(serde.registry_client(bus_topics.registry))

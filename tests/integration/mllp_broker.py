@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from cleanup import RUN_PREFIX
+
 from hl7bus.devstack import artifacts
 from hl7bus.devstack.java import find_java
 from hl7bus.devstack.stack import KAFKA_MIN_JAVA, LocalStack
@@ -54,7 +56,7 @@ class SpareKafka:
 
     def bus(self, registry_url: str) -> BusTopics:
         """The bus's topics on this broker under a fresh prefix; schemas in ``registry_url``."""
-        prefix = f"test.{uuid.uuid4().hex[:10]}."
+        prefix = f"{RUN_PREFIX}{uuid.uuid4().hex[:10]}."
         kafka = KafkaSettings(bootstrap_servers=self.bootstrap_servers, topic_prefix=prefix)
         registry = RegistrySettings(url=registry_url)
         topics = prepare_bus(kafka, registry, partitions=3, echo=lambda _line: None)

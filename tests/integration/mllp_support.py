@@ -1,9 +1,11 @@
-"""What the MLLP connector's integration tests share: corpus messages each with its own
-control id and what the bus must make of it, senders built on python-hl7's client, and the
-connector's metrics and log as a test reads them."""
+"""What the MLLP connector's integration tests share: messages (the project's own, or the
+corpus's) each with its own control id and what the bus must make of it; well-behaved
+senders on hl7bus's MLLP client, a raw-socket peer for the ones that misbehave, and
+python-hl7's ``mllp_send``; the connector's metrics and log as a test reads them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -17,23 +19,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hl7.client import CR, EB, SB, MLLPClient
+from hl7.client import CR, EB, SB
 from prometheus_client.parser import text_string_to_metric_families
 
 from hl7bus.errors import MessageError
-from hl7bus.hl7 import parse_message
-from hl7bus.hl7.header import control_id_bounds, read_envelope
+from hl7bus.hl7 import parse_message, split_messages
+from hl7bus.hl7.header import control_id_bounds, read_header
 from hl7bus.mapping.profiles import load_profiles
 from hl7bus.mapping.router import translate
 from hl7bus.mllp.ack import ack_code
+from hl7bus.mllp.client import MllpClient
 from hl7bus.mllp.framing import frame
 
-from paths import CORPUS
+from paths import CORPUS, own_files
 
-CORPUS_FILES: list[Path] = [
-    *sorted(CORPUS.glob("*.hl7")),
-    *sorted((CORPUS / "malformed").glob("*.hl7")),
-]
 MLLP_SEND = Path(sys.executable).parent / "mllp_send"
 
 # -- messages and what must become of them --------------------------------------------------------
@@ -45,7 +44,7 @@ def set_control_id(raw: bytes, control_id: str) -> bytes:
     if bounds is None:
         return raw
     changed = raw[: bounds[0]] + control_id.encode() + raw[bounds[1] :]
-    return changed if read_envelope(changed).control_id == control_id else raw
+    return changed if read_header(changed).control_id == control_id else raw
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class Expected:
 
     name: str
     wire: bytes  # exactly the bytes inside the MLLP frame
-    control_id: str  # MSH-10 as the envelope reads it
+    control_id: str  # MSH-10 as the header reads it
     ack: str  # AA, AR or AE
     event_ids: tuple[str, ...] = ()
     patient_keys: tuple[str, ...] = ()
@@ -66,22 +65,22 @@ _PROFILES = load_profiles([])
 
 
 def expect(name: str, wire: bytes) -> Expected:
-    envelope = read_envelope(wire)
+    header = read_header(wire)
     try:
         events = translate(wire, _PROFILES).events
     except MessageError as error:
         return Expected(
             name,
             wire,
-            envelope.control_id,
-            ack_code(envelope, error).value,
+            header.control_id,
+            ack_code(header, error).value,
             error_code=error.code.text,
         )
     return Expected(
         name,
         wire,
-        envelope.control_id,
-        ack_code(envelope, None).value,
+        header.control_id,
+        ack_code(header, None).value,
         tuple(e.event_id for e in events),
         tuple(e.patient.key for e in events),
         family_names=tuple(
@@ -90,31 +89,51 @@ def expect(name: str, wire: bytes) -> Expected:
     )
 
 
-def day_of_messages(
-    tag: str, count: int, start: int = 0, files: list[Path] | None = None
-) -> list[Expected]:
-    """``count`` corpus messages, cycling through the corpus, each copy with MSH-10
-    ``<tag><n>`` where its header has one (so resent copies of a file stay distinct)."""
-    files = files or CORPUS_FILES
+Sample = tuple[str, bytes]  # a name to show, and the message as written
+
+
+def own_samples() -> list[Sample]:
+    """The project's own test messages and the sample feed, each message on its own
+    (good, odd and broken): what ``make test`` sends."""
+    return [
+        (f"{path.name}#{n}", message)
+        for path in own_files()
+        for n, message in enumerate(split_messages(path.read_bytes()), 1)
+    ]
+
+
+def corpus_samples() -> list[Sample]:
+    """Every corpus file (good, odd and malformed), each sent whole as one message."""
+    files = [*sorted(CORPUS.glob("*.hl7")), *sorted((CORPUS / "malformed").glob("*.hl7"))]
+    return [(path.name, path.read_bytes()) for path in files]
+
+
+SAMPLES: dict[str, Callable[[], list[Sample]]] = {"own": own_samples, "corpus": corpus_samples}
+
+
+def day_of_messages(tag: str, count: int, samples: list[Sample], start: int = 0) -> list[Expected]:
+    """``count`` messages, cycling through ``samples``, each copy with MSH-10
+    ``<tag><n>`` where its header has one (so resent copies of a message stay distinct)."""
     out = []
     for n in range(start, start + count):
-        path = files[n % len(files)]
+        name, raw = samples[n % len(samples)]
         # mllp_send strips VT and CR around each message: send what it would send.
-        wire = set_control_id(path.read_bytes(), f"{tag}{n:05d}").strip(SB + CR)
-        out.append(expect(path.name, wire))
+        wire = set_control_id(raw, f"{tag}{n:05d}").strip(SB + CR)
+        out.append(expect(name, wire))
     return out
 
 
-def good_messages(tag: str, count: int) -> list[Expected]:
-    """Messages the bus translates into events (AA), with distinct control ids."""
+def good_messages(tag: str, count: int, samples: list[Sample]) -> list[Expected]:
+    """Messages of ``samples`` the bus translates into events (AA), with distinct control
+    ids."""
     found: list[Expected] = []
     n = 0
     while len(found) < count:
-        for expected in day_of_messages(tag, 50, start=n):
+        for expected in day_of_messages(tag, 50, samples, start=n):
             if expected.ack == "AA" and expected.control_id.startswith(tag):
                 found.append(expected)
         n += 50
-        assert n < 10_000, "the corpus has too few translatable messages"
+        assert n < 10_000, "too few of the messages are translatable"
     return found[:count]
 
 
@@ -157,13 +176,12 @@ def run_mllp_send(port: int, messages: list[Expected], folder: Path, name: str) 
 
 
 class Peer:
-    """One sender's connection: python-hl7's MLLPClient with a timeout, sending whole
-    frames and reading until a whole ACK frame has arrived."""
+    """A raw connection, for a peer that misbehaves (garbage, a frame that stops half-way, a
+    byte at a time) and then may send a whole frame and read its ACK on the same socket.
+    Well-behaved senders use hl7bus's :class:`MllpClient` (``Sender``, ``exchange``)."""
 
     def __init__(self, port: int, timeout: float = 20.0) -> None:
-        self.client = MLLPClient("127.0.0.1", port)
-        self.sock: socket.socket = self.client.socket
-        self.sock.settimeout(timeout)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self._pending = b""
 
     def __enter__(self) -> Peer:
@@ -173,7 +191,7 @@ class Peer:
         self.close()
 
     def close(self) -> None:
-        self.client.close()
+        self.sock.close()
 
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -202,6 +220,17 @@ class Peer:
             return False
         except ConnectionResetError:
             return True
+
+
+def exchange(port: int, message: bytes, timeout: float = 20.0) -> Ack:
+    """A well-behaved sender's one message on a new connection, with hl7bus's MLLP client;
+    its ACK (OSError when the connection fails)."""
+
+    async def send() -> bytes:
+        async with await MllpClient.connect("127.0.0.1", port, timeout_s=timeout) as client:
+            return await client.send(message)
+
+    return Ack.read(asyncio.run(send()))
 
 
 def wait_for(
@@ -352,10 +381,11 @@ class Exchange:
 
 
 class Sender(threading.Thread):
-    """A vendor system on one connection: sends its messages in order, one at a time,
-    waiting for each ACK.  With ``resend`` it sends a message again after AE or a lost
-    connection (reconnecting) until it gets AA; without, it stops at the first lost
-    connection.  Gives up at ``deadline`` (time.monotonic)."""
+    """A vendor system on one connection (hl7bus's MLLP client, in this thread's own event
+    loop): sends its messages in order, one at a time, waiting for each ACK.  With
+    ``resend`` it sends a message again after AE or a lost connection (reconnecting) until
+    it gets AA; without, it stops at the first lost connection.  Gives up at ``deadline``
+    (time.monotonic)."""
 
     def __init__(
         self,
@@ -383,33 +413,37 @@ class Sender(threading.Thread):
         return [x.message for x in self.exchanges if x.ack.code in ("AA", "CA")]
 
     def run(self) -> None:
-        peer: Peer | None = None
+        try:
+            asyncio.run(self._send_all())
+        except BaseException as exc:  # reported by the test through .error
+            self.error = exc
+
+    async def _send_all(self) -> None:
+        client: MllpClient | None = None
         try:
             for message in self.messages:
                 while True:
                     if time.monotonic() > self.deadline:
                         return
                     try:
-                        if peer is None:
-                            peer = Peer(self.port, timeout=15)
+                        if client is None:
+                            client = await MllpClient.connect("127.0.0.1", self.port, timeout_s=15)
                         sent_at = time.monotonic()
-                        ack = peer.send(message.wire)
+                        ack = Ack.read(await client.send(message.wire))
                         self.exchanges.append(Exchange(message, ack, sent_at, time.monotonic()))
                         assert ack.control_id == message.control_id
                         if ack.code in ("AA", "CA"):
                             break
                     except OSError:  # refused, reset, closed, timed out
                         self.connection_errors += 1
-                        if peer is not None:
-                            peer.close()
-                            peer = None
+                        if client is not None:
+                            await client.close()
+                            client = None
                         if not self.resend:
                             return
-                    time.sleep(self.retry_pause)
-                time.sleep(self.pause)
+                    await asyncio.sleep(self.retry_pause)
+                await asyncio.sleep(self.pause)
             self.finished = True
-        except BaseException as exc:  # reported by the test through .error
-            self.error = exc
         finally:
-            if peer is not None:
-                peer.close()
+            if client is not None:
+                await client.close()

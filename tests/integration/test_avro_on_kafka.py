@@ -82,14 +82,14 @@ def test_raw_message_round_trips_in_confluent_wire_format(
     assert msg.key() == b"GENHOSP|CTRL-1"
 
 
-def test_every_schema_registers(registry_settings, unique_name):
+def test_every_schema_registers(registry_settings, new_subject):
     from confluent_kafka.schema_registry import Schema
 
     client = serde.registry_client(registry_settings)
     ids = {}
     for name in serde.SCHEMA_FILES:
         ids[name] = client.register_schema(
-            unique_name(name) + "-value", Schema(serde.schema_text(name), "AVRO")
+            new_subject(name), Schema(serde.schema_text(name), "AVRO")
         )
         fetched = client.get_schema(ids[name])
         assert fetched.schema_type == "AVRO"

@@ -21,12 +21,9 @@ import pytest
 from hl7bus.hl7 import split_messages
 
 from conftest import BusTopics, ConnectorProcess, free_port, read_topic
+from paths import CORPUS
 
 pytestmark = pytest.mark.integration
-
-CORPUS = Path(
-    os.environ.get("HL7BUS_CORPUS", Path(__file__).resolve().parents[3] / "shared" / "corpus")
-)
 
 SETTLE_S = 1.0
 
@@ -232,6 +229,7 @@ def test_files_become_records_and_are_filed_only_once_stored(start_files, bus_to
     assert "Doe" not in connector.log_text()  # no patient data in the logs
 
 
+@pytest.mark.corpus
 def test_corpus_batch_files(start_files, bus_topics):
     connector = start_files()
     good = CORPUS / "cdcdex__GenV1_Batch_No_headers_eightMSHs__1.batch.hl7"

@@ -1,16 +1,21 @@
 """A day of messages through the MLLP connector, sent with python-hl7's own ``mllp_send``:
 every ACK answers its message, every AA is on Kafka (raw copy and events), every AR/AE is on
-the dead-letter topic, and each connection's events keep their order per patient."""
+the dead-letter topic, and each connection's events keep their order per patient.
+
+The day is made of the project's own messages (``make test``), and of the corpus's
+(``make test-corpus``)."""
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from mllp_support import (
+    SAMPLES,
     Expected,
     Stored,
     acks_in,
@@ -22,10 +27,26 @@ from mllp_support import (
     run_mllp_send,
     wait_for,
 )
+from paths import SOURCES
 
 pytestmark = pytest.mark.integration
 
 ACCEPTED = {"AA", "CA"}
+
+
+@dataclass(frozen=True)
+class AtLeast:
+    """What a day of a source's messages must hold, so that every check has work to do."""
+
+    accepted: int
+    rejected: int
+    names: int  # patients' family names, looked for in the log
+
+
+AT_LEAST = {
+    "own": AtLeast(accepted=300, rejected=30, names=5),
+    "corpus": AtLeast(accepted=300, rejected=100, names=30),
+}
 
 
 def _send_all(port: int, connections: dict[str, list[Expected]], folder: Path) -> None:
@@ -63,11 +84,18 @@ def _check_order(connections: dict[str, list[Expected]], events: list) -> int:
     return checked
 
 
-def test_a_day_of_messages_on_one_connection_and_on_several(start_mllp, bus_topics, tmp_path):
+@pytest.mark.parametrize("source", SOURCES)
+def test_a_day_of_messages_on_one_connection_and_on_several(
+    source, start_mllp, bus_topics, tmp_path
+):
+    samples = SAMPLES[source]()
+    least = AT_LEAST[source]
     connector = start_mllp()
-    # The whole corpus (good, odd and malformed) in one stream, then four senders at once.
-    one = {"single": day_of_messages("S-", 330)}
-    several = {f"parallel{c}": day_of_messages(f"P{c}-", 80, start=c * 80) for c in range(4)}
+    # Every message (good, odd and malformed) in one stream, then four senders at once.
+    one = {"single": day_of_messages("S-", 330, samples)}
+    several = {
+        f"parallel{c}": day_of_messages(f"P{c}-", 80, samples, start=c * 80) for c in range(4)
+    }
     started = time.monotonic()
     _send_all(connector.port, one, tmp_path)
     _send_all(connector.port, several, tmp_path)
@@ -77,7 +105,7 @@ def test_a_day_of_messages_on_one_connection_and_on_several(start_mllp, bus_topi
     sent = [m for messages in connections.values() for m in messages]
     accepted = [m for m in sent if m.ack in ACCEPTED]
     rejected = [m for m in sent if m.ack not in ACCEPTED]
-    assert len(accepted) > 300 and len(rejected) > 100  # the corpus has both kinds
+    assert len(accepted) > least.accepted and len(rejected) > least.rejected  # both kinds
     assert {m.ack for m in rejected} >= {"AR", "AE"}
 
     n_events = sum(len(m.event_ids) for m in accepted)
@@ -105,7 +133,7 @@ def test_a_day_of_messages_on_one_connection_and_on_several(start_mllp, bus_topi
     log = connector.log_text()
     assert len(logged(log, "message rejected")) == len(rejected)
     names = {n for m in accepted for n in m.family_names if len(n) >= 4}
-    assert len(names) > 30
+    assert len(names) > least.names
     for entry in log_entries(log):
         line = json.dumps(entry, ensure_ascii=False)
         assert not [n for n in names if n in line], f"patient name in the log: {line}"

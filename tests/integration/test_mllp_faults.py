@@ -3,18 +3,25 @@ is killed, the connector is told to stop.  Whatever happens, every message a sen
 for is on Kafka (its raw copy and every one of its events); duplicates are allowed.
 
 These run against a second single-node Kafka of their own (see ``mllp_broker``), which a
-test may stop; the connector still uses the session's schema registry."""
+test may stop; the connector still uses the session's schema registry.  The senders send
+the project's own messages (``make test``), and the corpus's (``make test-corpus``)."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from cleanup import forget_subjects
 
 from mllp_broker import SpareKafka
 from mllp_support import (
+    SAMPLES,
+    Sample,
     Sender,
     Stored,
     good_messages,
@@ -22,8 +29,15 @@ from mllp_support import (
     metric,
     wait_for,
 )
+from paths import SOURCES
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", params=SOURCES)
+def samples(request: pytest.FixtureRequest) -> list[Sample]:
+    """The messages the senders draw from: the project's own, or the corpus's."""
+    return SAMPLES[request.param]()
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +54,10 @@ def spare_kafka(tmp_path_factory) -> Iterator[SpareKafka]:
 def spare_bus(spare_kafka: SpareKafka, bus):
     if not spare_kafka.running:  # a failed test may have left it stopped
         spare_kafka.start()
-    return spare_kafka.bus(bus.registry_url)
+    spare_bus = spare_kafka.bus(bus.registry_url)
+    yield spare_bus
+    # The topics go with the spare broker's folder; the subjects are in the session's registry.
+    forget_subjects(bus.registry_url, [f"{topic}-value" for topic in spare_bus.topics.all()])
 
 
 def _connector_env(spare_bus, **extra: str) -> dict[str, str]:
@@ -69,10 +86,10 @@ def _check_all_accepted_are_stored(spare_bus, senders: list[Sender]) -> Stored:
 
 
 def test_broker_down_gives_AE_never_AA_and_resent_messages_are_all_stored(
-    start_mllp, spare_kafka, spare_bus
+    start_mllp, spare_kafka, spare_bus, samples
 ):
     connector = start_mllp(**_connector_env(spare_bus, HL7BUS_MLLP_STORE_TIMEOUT_S="3"))
-    messages = good_messages("BRK-", 90)
+    messages = good_messages("BRK-", 90, samples)
     deadline = time.monotonic() + 90
     senders = [Sender(connector.port, messages[i::3], deadline, pause=0.05) for i in range(3)]
     for sender in senders:
@@ -121,10 +138,48 @@ def test_broker_down_gives_AE_never_AA_and_resent_messages_are_all_stored(
     )
 
 
-def test_killed_connector_loses_nothing_it_acknowledged(start_mllp, spare_bus):
+def _health(port: int) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_healthz_follows_the_broker_and_every_log_line_is_json(start_mllp, spare_kafka, spare_bus):
+    connector = start_mllp(**_connector_env(spare_bus))
+    port = connector.metrics_port
+    assert _health(port) == (200, {**_health(port)[1], "ok": True, "kafka": "reachable"})
+
+    spare_kafka.stop()
+    stopped_at = time.monotonic()
+    _status, body = wait_for(
+        lambda: (answer := _health(port))[0] == 503 and answer, 30, "/healthz to say 503"
+    )
+    print(f"\nunhealthy {time.monotonic() - stopped_at:.1f} s after the broker stopped")
+    assert body["ok"] is False and body["kafka"] == "unreachable"
+    assert metric(port, "hl7bus_kafka_reachable") == 0
+
+    spare_kafka.start()
+    started_at = time.monotonic()
+    wait_for(lambda: _health(port)[0] == 200, 60, "/healthz to say 200 again")
+    print(f"healthy {time.monotonic() - started_at:.1f} s after the broker started")
+    assert _health(port)[1]["kafka"] == "reachable"
+    assert metric(port, "hl7bus_kafka_reachable") == 1
+
+    lines = [line for line in connector.log_text().splitlines() if line.strip()]
+    for line in lines:
+        assert isinstance(json.loads(line), dict), line  # librdkafka's lines too
+    entries = [json.loads(line) for line in lines]
+    assert any(e["logger"] == "hl7bus.kafka.librdkafka" for e in entries), lines
+    assert logged(connector.log_text(), "kafka unreachable")
+    assert logged(connector.log_text(), "kafka reachable")
+
+
+def test_killed_connector_loses_nothing_it_acknowledged(start_mllp, spare_bus, samples):
     env = _connector_env(spare_bus)
     first = start_mllp(**env)
-    messages = good_messages("KIL-", 120)
+    messages = good_messages("KIL-", 120, samples)
     deadline = time.monotonic() + 60
     senders = [Sender(first.port, messages[i::4], deadline, pause=0.02) for i in range(4)]
     for sender in senders:
@@ -142,12 +197,12 @@ def test_killed_connector_loses_nothing_it_acknowledged(start_mllp, spare_bus):
     _check_all_accepted_are_stored(spare_bus, senders)
 
 
-def test_sigterm_drains_answered_messages_and_exits_zero(start_mllp, spare_bus):
+def test_sigterm_drains_answered_messages_and_exits_zero(start_mllp, spare_bus, samples):
     drain_timeout = 5.0
     connector = start_mllp(
         **_connector_env(spare_bus, HL7BUS_MLLP_DRAIN_TIMEOUT_S=str(drain_timeout))
     )
-    messages = good_messages("DRN-", 400)
+    messages = good_messages("DRN-", 400, samples)
     deadline = time.monotonic() + 60
     senders = [
         Sender(connector.port, messages[i::4], deadline, resend=False, pause=0.02) for i in range(4)

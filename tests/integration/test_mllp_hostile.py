@@ -5,6 +5,7 @@ getting AA."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import resource
 import selectors
@@ -15,12 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from hl7bus.mllp.client import MllpClient
 from hl7bus.mllp.framing import PREFIX_KEPT, MllpDecoder
 
 from mllp_support import (
     Ack,
     Peer,
     Stored,
+    exchange,
     logged,
     metric,
     patient_message,
@@ -35,8 +38,9 @@ SECRETS = (FAMILY, GIVEN, MRN)
 
 
 class GoodSender(threading.Thread):
-    """A well-behaved sender on its own connection, sending a named patient's messages
-    every ``pause`` seconds until stopped; every ACK must be AA."""
+    """A well-behaved sender on its own connection (hl7bus's MLLP client, in this thread's
+    own event loop), sending a named patient's messages every ``pause`` seconds until
+    stopped; every ACK must be AA."""
 
     def __init__(self, port: int, tag: str, pause: float = 0.05) -> None:
         super().__init__(daemon=True)
@@ -48,18 +52,22 @@ class GoodSender(threading.Thread):
 
     def run(self) -> None:
         try:
-            with Peer(self.port, timeout=20) as peer:
-                n = 0
-                while not self._halt.is_set():
-                    started = time.monotonic()
-                    ack = peer.send(patient_message(f"{self.tag}{n}", FAMILY, GIVEN, MRN))
-                    self.latencies.append(time.monotonic() - started)
-                    assert (ack.code, ack.control_id) == ("AA", f"{self.tag}{n}"), ack.raw
-                    self.acks.append(ack)
-                    n += 1
-                    self._halt.wait(self.pause)
+            asyncio.run(self._send_until_stopped())
         except BaseException as exc:  # reported by the test
             self.error = exc
+
+    async def _send_until_stopped(self) -> None:
+        async with await MllpClient.connect("127.0.0.1", self.port, timeout_s=20) as client:
+            n = 0
+            while not self._halt.is_set():
+                started = time.monotonic()
+                message = patient_message(f"{self.tag}{n}", FAMILY, GIVEN, MRN)
+                ack = Ack.read(await client.send(message))
+                self.latencies.append(time.monotonic() - started)
+                assert (ack.code, ack.control_id) == ("AA", f"{self.tag}{n}"), ack.raw
+                self.acks.append(ack)
+                n += 1
+                await asyncio.sleep(self.pause)
 
     def stop(self, after: int = 5) -> None:
         """Stop once ``after`` more messages were answered (on the same connection)."""
@@ -275,8 +283,8 @@ def test_a_thousand_idle_connections_are_limited_then_closed(start_mllp):
         wait_for(lambda: metric(port, "hl7bus_mllp_connections") == limit, 5, "200 open")
         assert metric(port, "hl7bus_mllp_refused_connections_total") == 1000 - limit
         # A new sender is refused too while the limit is reached.
-        with Peer(connector.port, timeout=5) as late, pytest.raises(OSError):
-            late.send(patient_message("REFUSED-1", FAMILY, GIVEN, MRN))
+        with pytest.raises(OSError):
+            exchange(connector.port, patient_message("REFUSED-1", FAMILY, GIVEN, MRN), timeout=5)
         # The idle ones are closed after the idle timeout.
         held = [s for s in socks if s not in refused]
         idle = _closed(held, within=idle_s + 10)
@@ -288,9 +296,8 @@ def test_a_thousand_idle_connections_are_limited_then_closed(start_mllp):
     port = connector.metrics_port
     wait_for(lambda: metric(port, "hl7bus_mllp_connections") == 0, 10, "no open connection")
     assert metric(port, "hl7bus_mllp_timeouts_total", kind="idle") == limit
-    with Peer(connector.port) as peer:
-        ack = peer.send(patient_message("AFTER-IDLE", FAMILY, GIVEN, MRN))
-        assert (ack.code, ack.control_id) == ("AA", "AFTER-IDLE")
+    ack = exchange(connector.port, patient_message("AFTER-IDLE", FAMILY, GIVEN, MRN))
+    assert (ack.code, ack.control_id) == ("AA", "AFTER-IDLE")
     log = connector.log_text()
     _check_log(log, "connection refused: limit reached")
     _check_log(log, "connection closed: idle timeout")

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from cleanup import forget
 from confluent_kafka.schema_registry import Schema
 
 from hl7bus.devstack import artifacts
@@ -25,7 +26,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_schema_id_resolves_after_registry_restart(bus, unique_name, tmp_path: Path):
+def test_schema_id_resolves_after_registry_restart(
+    bus, kafka_settings, unique_name, tmp_path: Path
+):
     settings = DevStackSettings()
     java = find_java(
         REGISTRY_MIN_JAVA,
@@ -71,3 +74,5 @@ def test_schema_id_resolves_after_registry_restart(bus, unique_name, tmp_path: P
         assert fresh.get_latest_version(subject).schema_id == schema_id
     finally:
         proc.stop()
+        # The test registry's schemas live only in its own journal: they go with it.
+        forget(kafka_settings, None, [journal, journal + "-snapshots"])

@@ -1,6 +1,7 @@
 """hl7bus's compiled Avro encoder writes exactly what fastavro writes, for every event the
-corpus yields and for edge cases of each Avro type, whether it reads dict records or the
-event model's dataclasses."""
+project's own messages yield (and, with ``make test-corpus``, every event the corpus yields)
+and for edge cases of each Avro type, whether it reads dict records or the event model's
+dataclasses."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from hl7bus.kafka.serde import SCHEMA_FILES, parsed_schema, schema_text
 from hl7bus.mapping.profiles import ProfileSet
 from hl7bus.mapping.router import translate
 
-from paths import CORPUS
+from paths import CORPUS, SOURCES, own_files
 
 
 def _fastavro(schema_name: str, record: dict) -> bytes:
@@ -31,21 +32,31 @@ def _fastavro(schema_name: str, record: dict) -> bytes:
     return out.getvalue()
 
 
-def _corpus_events():
+# At least this many events from each source: the sample feed alone gives 15.
+LEAST_EVENTS = {"own": 15, "corpus": 250}
+
+
+@pytest.fixture(scope="module", params=SOURCES)
+def events(request: pytest.FixtureRequest) -> tuple[str, list]:
+    """Every event that the source's messages translate into, and the source's name."""
+    files = own_files() if request.param == "own" else sorted(CORPUS.glob("*.hl7"))
     profiles = ProfileSet()
-    for path in sorted(CORPUS.glob("*.hl7")):
+    found = []
+    for path in files:
         for chunk in split_messages(path.read_bytes()):
             try:
-                yield from translate(chunk, profiles).events
+                found.extend(translate(chunk, profiles).events)
             except MessageError:
                 continue
+    return request.param, found
 
 
-def test_every_corpus_event_encodes_like_fastavro_and_decodes_back():
+def test_every_event_encodes_like_fastavro_and_decodes_back(events):
     """``encode`` reads the event's dataclasses; ``compile_writer`` the record dict."""
+    source, found = events
     write_record = compile_writer(json.loads(schema_text("ClinicalEvent")))
     count = 0
-    for event in _corpus_events():
+    for event in found:
         record = to_record(event)
         theirs = _fastavro("ClinicalEvent", record)
         ours = encode(event)
@@ -53,13 +64,13 @@ def test_every_corpus_event_encodes_like_fastavro_and_decodes_back():
         assert write_record(record) == theirs, event.event_id
         assert decode(ours) == event
         count += 1
-    assert count > 250
+    assert count >= LEAST_EVENTS[source]
 
 
-def test_renamed_and_enum_fields_are_read_from_the_model():
-    events = list(_corpus_events())
-    assert any(e.encounter and e.encounter.patient_class for e in events)
-    assert {type(e.event_type) for e in events} == {EventType}
+def test_renamed_and_enum_fields_are_read_from_the_model(events):
+    _, found = events
+    assert any(e.encounter and e.encounter.patient_class for e in found)
+    assert {type(e.event_type) for e in found} == {EventType}
 
 
 EDGE_SCHEMA = {

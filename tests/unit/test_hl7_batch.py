@@ -105,3 +105,31 @@ def test_utf16_stream() -> None:
 def test_garbage_never_raises() -> None:
     for data in [b"\x00" * 10, b"\xff\xfe\x00", b"\x0b\x0b\x1c", b"MSH", b"\xff" * 100]:
         assert isinstance(split_messages(data), list)
+
+
+def test_a_run_of_junk_across_frame_bytes_is_one_chunk() -> None:
+    junk = b"\x0bnoise\x1c\x1c\x0bmore\rnoise\x0b\x1c\r\xff\x00\x0b"
+    data = junk + _msg("1") + b"\x1c\r" + junk
+    chunks = split_messages(data)
+    assert len(chunks) == 3
+    assert chunks[0] == junk.strip(b"\x0b\x1c\r")
+    assert _ids(chunks[1:2]) == ["1"]
+    assert chunks[2].startswith(b"noise") and b"\xff" in chunks[2]
+
+
+def test_random_bytes_are_one_chunk_cut_to_a_readable_size() -> None:
+    import random
+
+    from hl7bus.hl7.batch import JUNK_KEPT
+
+    noise = random.Random(11).randbytes(3 * 1024 * 1024)
+    (chunk,) = split_messages(noise)
+    assert len(chunk) == JUNK_KEPT and chunk in noise
+
+
+def test_damaged_framed_messages_stay_one_chunk_each() -> None:
+    """Frames that each hold something (even without MSH) between real messages are kept
+    apart from the messages around them."""
+    data = b"\x0b" + _msg("1") + b"\x1c\r\x0bEVN|A01\rPID|1\r\x1c\r\x0b" + _msg("2") + b"\x1c\r"
+    chunks = split_messages(data)
+    assert len(chunks) == 3 and chunks[1] == b"EVN|A01\rPID|1\r"

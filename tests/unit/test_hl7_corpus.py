@@ -17,6 +17,8 @@ from hl7bus.hl7 import Message, parse_message, split_messages
 
 from paths import CORPUS
 
+pytestmark = pytest.mark.corpus  # the acceptance suite: make test-corpus
+
 GOOD = sorted(p.name for p in CORPUS.glob("*.hl7"))
 MALFORMED = sorted(p.name for p in (CORPUS / "malformed").glob("*.hl7"))
 

@@ -14,23 +14,25 @@ from hypothesis import strategies as st
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.hl7 import Encoding, Message, escape, parse_message, split_messages, unescape
 
-from paths import CORPUS
+from paths import CORPUS, SOURCES, own_files
 
 
-def _corpus_messages() -> list[bytes]:
-    messages = []
-    for path in sorted(CORPUS.glob("*.hl7")):
+@pytest.fixture(scope="module", params=SOURCES)
+def messages(request: pytest.FixtureRequest) -> list[bytes]:
+    """Messages that parse, to damage: the project's own, or (``corpus``) the corpus's."""
+    files = own_files() if request.param == "own" else sorted(CORPUS.glob("*.hl7"))
+    found = []
+    for path in files:
         for chunk in split_messages(path.read_bytes()):
             try:
                 parse_message(chunk)
             except MessageError:
                 continue
             if len(chunk) < 20_000:
-                messages.append(chunk)
-    return messages
+                found.append(chunk)
+    assert len(found) > 10, f"too few {request.param} messages parse"
+    return found
 
-
-MESSAGES = _corpus_messages()
 
 SEGMENT_LINE = re.compile(rb"[A-Z][A-Z0-9]{2}(?:[|^!]|$)")
 
@@ -158,22 +160,26 @@ def test_random_text_after_msh(text: str) -> None:
 
 
 @FAST
-@given(st.sampled_from(MESSAGES or [b""]), st.integers(min_value=0, max_value=20_000))
-def test_truncated_corpus_messages(message: bytes, cut: int) -> None:
+@given(st.data(), st.integers(min_value=0, max_value=20_000))
+def test_truncated_messages(messages: list[bytes], data: st.DataObject, cut: int) -> None:
+    message = data.draw(st.sampled_from(messages))
     _parse_or_reject(message[: cut % (len(message) + 1)])
 
 
 @FAST
-@given(st.sampled_from(MESSAGES or [b""]), st.integers(min_value=0), st.binary(max_size=8))
-def test_corrupted_corpus_messages(message: bytes, position: int, junk: bytes) -> None:
+@given(st.data(), st.integers(min_value=0), st.binary(max_size=8))
+def test_corrupted_messages(
+    messages: list[bytes], data: st.DataObject, position: int, junk: bytes
+) -> None:
+    message = data.draw(st.sampled_from(messages))
     position %= len(message) + 1
     _parse_or_reject(message[:position] + junk + message[position + len(junk) :])
 
 
 @FAST
 @given(st.data())
-def test_shuffled_segments(data: st.DataObject) -> None:
-    message = data.draw(st.sampled_from(MESSAGES))
+def test_shuffled_segments(messages: list[bytes], data: st.DataObject) -> None:
+    message = data.draw(st.sampled_from(messages))
     lines = message.replace(b"\r\n", b"\r").replace(b"\n", b"\r").split(b"\r")
     shuffled = data.draw(st.permutations(lines))
     terminator = data.draw(st.sampled_from([b"\r", b"\n", b"\r\n"]))
@@ -197,15 +203,19 @@ FRAMINGS = [
 
 @FAST
 @given(
-    st.lists(st.sampled_from(MESSAGES or [b""]), min_size=1, max_size=6),
+    st.data(),
     st.lists(st.sampled_from(FRAMINGS), min_size=6, max_size=6),
     st.booleans(),
 )
 def test_concatenated_messages_split_back(
-    messages: list[bytes], framings: list[tuple[bytes, bytes]], batch: bool
+    messages: list[bytes],
+    pick: st.DataObject,
+    framings: list[tuple[bytes, bytes]],
+    batch: bool,
 ) -> None:
+    chosen = pick.draw(st.lists(st.sampled_from(messages), min_size=1, max_size=6))
     parts = []
-    for message, (before, after) in zip(messages, framings, strict=False):
+    for message, (before, after) in zip(chosen, framings, strict=False):
         body = message if message.endswith((b"\r", b"\n")) else message + b"\r"
         parts.append(before + body + after)
     data = b"".join(parts)
@@ -213,13 +223,16 @@ def test_concatenated_messages_split_back(
         data = b"FHS|^~\\&|A\rBHS|^~\\&|A\r" + data + b"\rBTS|1\rFTS|1\r"
     chunks = split_messages(data)
     assert [parse_message(c).control_id for c in chunks] == [
-        parse_message(m).control_id for m in messages
+        parse_message(m).control_id for m in chosen
     ]
 
 
 @FAST
-@given(st.sampled_from(MESSAGES or [b""]), st.integers(min_value=1, max_value=50))
-def test_mllp_stream_cut_anywhere_keeps_messages(message: bytes, repeat: int) -> None:
+@given(st.data(), st.integers(min_value=1, max_value=50))
+def test_mllp_stream_cut_anywhere_keeps_messages(
+    messages: list[bytes], data: st.DataObject, repeat: int
+) -> None:
+    message = data.draw(st.sampled_from(messages))
     stream = (b"\x0b" + message + b"\x1c\r") * (repeat % 4 + 1)
     chunks = split_messages(stream)
     assert len(chunks) == repeat % 4 + 1

@@ -30,6 +30,7 @@ RECORDS = {
         "error_segment": None,
         "error_field": None,
         "error_message": "No MSH.",
+        "error_detail": None,
         "failed_at": "2026-11-28T10:00:01+01:00",
         "received_at": "2026-11-28T10:00:00+01:00",
         "connector": "files:/in",
@@ -55,6 +56,9 @@ RECORDS = {
         "occurred_at": "2026-11-28T09:58:00+01:00",
         "event_ids": ["e1"],
         "attributes": {"code": "2823-3"},
+        "status": "ACKNOWLEDGED",
+        "changed_by": "dr.nguyen",
+        "changed_at": "2026-11-28T10:05:00+01:00",
     },
 }
 

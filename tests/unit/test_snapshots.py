@@ -33,9 +33,6 @@ from paths import CORPUS  # noqa: E402
 SNAPSHOTS = REPO / "tests" / "snapshots"
 INPUTS = REPO / "tests" / "messages"
 
-# Goldens that hold the correct value where hl7bus (its parser) is still wrong.
-XFAIL: dict[str, str] = {}  # snapshot name -> why it is expected to fail, while it does
-
 CASES = sorted(p.name for p in SNAPSHOTS.glob("*.json"))
 
 
@@ -110,13 +107,16 @@ def test_there_are_enough_snapshots() -> None:
     assert len(CASES) >= 40
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=XFAIL[c])) if c in XFAIL else c
-        for c in CASES
-    ],
-)
+def _case(name: str) -> pytest.ParameterSet:
+    """A snapshot as a test case: marked ``corpus`` when its input is a corpus file."""
+    marks = []
+    snapshot = json.loads((SNAPSHOTS / name).read_text(encoding="utf-8"))
+    if not (INPUTS / snapshot["input"]).exists():
+        marks.append(pytest.mark.corpus)
+    return pytest.param(name, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_case(c) for c in CASES])
 def test_snapshot(case: str) -> None:
     snapshot = json.loads((SNAPSHOTS / case).read_text(encoding="utf-8"))
     assert _input(snapshot["input"]).is_file(), f"{case}: no input {snapshot['input']}"
@@ -146,5 +146,4 @@ if __name__ == "__main__":
     args = sys.argv[1:]
     if not args or args[0] != "--update":
         sys.exit("usage: test_snapshots.py --update [NAME ...]  (all snapshots when no NAME)")
-    # Without names, snapshots marked XFAIL keep their hand-written (correct) expectation.
-    update(args[1:] or [c.removesuffix(".json") for c in CASES if c not in XFAIL])
+    update(args[1:] or [c.removesuffix(".json") for c in CASES])

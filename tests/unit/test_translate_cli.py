@@ -138,6 +138,7 @@ def test_a_batch_file(tmp_path: Path) -> None:
     assert [r["event_type"] for r in events(done)] == ["PATIENT_ADMITTED", "OBSERVATIONS_REPORTED"]
 
 
+@pytest.mark.corpus
 def test_a_corpus_batch_file() -> None:
     done = run(str(CORPUS / "pyhl7__sample_file1__1.batch.hl7"))
     assert done.returncode == 0
@@ -183,10 +184,11 @@ def test_an_empty_file_is_reported(tmp_path: Path) -> None:
     assert len(errors(done)) == 2
 
 
-def test_empty_stdin_is_nothing_to_do() -> None:
+def test_empty_stdin_is_rejected_like_an_empty_file() -> None:
     done = run("-", stdin=b"")
-    assert done.returncode == 0
+    assert done.returncode == 2
     assert done.stdout == b""
+    assert [(e["file"], e["code"]) for e in errors(done)] == [("-", "not an HL7 message")]
 
 
 def test_a_profile_changes_the_output_and_a_bad_one_stops_with_one_sentence(tmp_path: Path) -> None:

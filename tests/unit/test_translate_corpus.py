@@ -21,6 +21,8 @@ from hl7bus.mapping.router import translate
 REPO = Path(__file__).resolve().parents[2]
 from paths import CORPUS  # noqa: E402
 
+pytestmark = pytest.mark.corpus  # the acceptance suite: make test-corpus
+
 GOOD = sorted(p.name for p in CORPUS.glob("*.hl7"))
 MALFORMED = sorted(p.name for p in (CORPUS / "malformed").glob("*.hl7"))
 PROFILES = ProfileSet()
@@ -143,10 +145,6 @@ REJECTED: dict[tuple[str, int], tuple[str, str]] = {
     ("hl7apy__msg_o33__1.hl7", 0): (EVENT, "OML^O33 (specimen-oriented lab order)"),
 }
 
-# Messages that SHOULD be rejected but are translated today because of a parser bug
-# (hl7bus/hl7/, not ours to fix): marked xfail(strict=True) so the fix is noticed.
-PARSER_BUGS: dict[tuple[str, int], tuple[str, str]] = {}
-
 # What each malformed file gives: one expected code per chunk split_messages returns
 # (an empty list: no chunk at all, and translating the raw bytes is rejected).
 MALFORMED_EXPECTED: dict[str, list[str]] = {
@@ -216,31 +214,14 @@ def _check_events(events: list, where: str) -> None:
         assert record["source"]["message_control_id"], where
 
 
-def _cases() -> list:
-    cases = []
-    bug_files = {f for f, _ in PARSER_BUGS}
-    for name in GOOD:
-        if name in bug_files:
-            reasons = "; ".join(why for (f, _), (_c, why) in PARSER_BUGS.items() if f == name)
-            cases.append(
-                pytest.param(
-                    name, marks=pytest.mark.xfail(strict=True, reason=f"parser bug: {reasons}")
-                )
-            )
-        else:
-            cases.append(name)
-    return cases
-
-
-@pytest.mark.parametrize("name", _cases())
+@pytest.mark.parametrize("name", GOOD)
 def test_corpus_file_translates_or_is_rejected_as_expected(name: str) -> None:
     chunks = split_messages((CORPUS / name).read_bytes())
     assert chunks, f"{name}: no message found"
-    expected = {**REJECTED, **PARSER_BUGS}
     for index, chunk in enumerate(chunks):
         where = f"{name} message {index}"
         kind, result = _outcome(chunk)
-        want = expected.get((name, index))
+        want = REJECTED.get((name, index))
         if want is None:
             assert kind == "ok", f"{where}: newly rejected: {result!r}"
             _check_events(result, where)
@@ -254,7 +235,7 @@ def test_corpus_file_translates_or_is_rejected_as_expected(name: str) -> None:
 
 def test_expectations_name_real_messages() -> None:
     counts = {name: len(split_messages((CORPUS / name).read_bytes())) for name in GOOD}
-    for name, index in [*REJECTED, *PARSER_BUGS]:
+    for name, index in REJECTED:
         assert name in counts, f"{name} is not in the corpus any more"
         assert index < counts[name], f"{name} has no message {index}"
     assert sorted(MALFORMED_EXPECTED) == MALFORMED, "malformed/ and its expectations differ"
@@ -262,7 +243,7 @@ def test_expectations_name_real_messages() -> None:
 
 def test_most_of_the_corpus_translates() -> None:
     total = sum(len(split_messages((CORPUS / name).read_bytes())) for name in GOOD)
-    assert total - len(REJECTED) - len(PARSER_BUGS) >= 250
+    assert total - len(REJECTED) >= 250
 
 
 @pytest.mark.parametrize("name", MALFORMED)

@@ -2,8 +2,10 @@
 or raises :class:`MessageError` (never another exception, never the INTERNAL code that
 marks a mapper crash), and it does so quickly (a per-example deadline catches hangs).
 
-Inputs: random bytes and text, corpus messages cut at a random byte, corpus messages with
-their segments shuffled (MSH kept first), and corpus messages with junk inserted.
+Inputs: random bytes and text, and real messages cut at a random byte, with their segments
+shuffled (MSH kept first), with junk inserted or a field replaced.  The real messages are the
+project's own (``tests/messages/``, the sample feed); with ``make test-corpus``, also the
+corpus's.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,19 +26,24 @@ from hl7bus.mapping.profiles import ProfileSet, SenderProfile, StandardCode
 from hl7bus.mapping.router import translate
 
 REPO = Path(__file__).resolve().parents[2]
-from paths import CORPUS  # noqa: E402
+from paths import CORPUS, SOURCES, own_files  # noqa: E402
 
 
-def _corpus_messages() -> list[bytes]:
+@pytest.fixture(scope="module", params=SOURCES)
+def messages(request: pytest.FixtureRequest) -> list[bytes]:
+    """The project's own messages, or (``corpus``) the corpus's, good and malformed."""
+    if request.param == "own":
+        files = own_files()
+    else:
+        files = sorted(CORPUS.glob("*.hl7")) + sorted((CORPUS / "malformed").glob("*.hl7"))
     found: list[bytes] = []
-    for path in sorted(CORPUS.glob("*.hl7")) + sorted((CORPUS / "malformed").glob("*.hl7")):
+    for path in files:
         data = path.read_bytes()
         if len(data) <= 40_000:  # keep examples fast; big files are covered elsewhere
             found.extend(split_messages(data))
+    assert len(found) > 10, f"too few {request.param} messages"
     return found
 
-
-MESSAGES = _corpus_messages() if CORPUS.is_dir() else []
 
 # A profile that exercises every optional path: zone, charset, key rule, codes, Z-fields.
 RICH = ProfileSet(
@@ -99,20 +107,22 @@ def test_random_text(text: str) -> None:
     check("MSH|^~\\&|A|B|||20240101||ADT^A01|1|P|2.5\r" + text, RICH)
 
 
-# --- corpus messages, damaged --------------------------------------------------------
+# --- real messages, damaged ----------------------------------------------------------
 
 
 @FAST
-@given(st.sampled_from(MESSAGES), st.floats(0, 1))
-def test_truncated_corpus_messages(message: bytes, where: float) -> None:
+@given(st.data(), st.floats(0, 1))
+def test_truncated_messages(messages: list[bytes], data: st.DataObject, where: float) -> None:
+    message = data.draw(st.sampled_from(messages))
     cut = message[: int(len(message) * where)]
     check(cut)
     check(cut, RICH)
 
 
 @FAST
-@given(st.sampled_from(MESSAGES), st.randoms(use_true_random=False))
-def test_corpus_messages_with_segments_shuffled(message: bytes, rnd) -> None:
+@given(st.data(), st.randoms(use_true_random=False))
+def test_messages_with_segments_shuffled(messages: list[bytes], data: st.DataObject, rnd) -> None:
+    message = data.draw(st.sampled_from(messages))
     lines = [line for line in re.split(rb"\r\n|\r|\n", message) if line.strip()]
     head, rest = lines[:1], lines[1:]
     rnd.shuffle(rest)
@@ -157,14 +167,15 @@ NASTY = [
 
 @FAST
 @given(
-    st.sampled_from(MESSAGES),
+    st.data(),
     st.floats(0, 1),
     st.one_of(st.sampled_from(NASTY), st.binary(min_size=1, max_size=40)),
     st.integers(1, 5),
 )
-def test_corpus_messages_with_junk_inserted(
-    message: bytes, where: float, junk: bytes, times: int
+def test_messages_with_junk_inserted(
+    messages: list[bytes], data: st.DataObject, where: float, junk: bytes, times: int
 ) -> None:
+    message = data.draw(st.sampled_from(messages))
     at = int(len(message) * where)
     damaged = message[:at] + junk * times + message[at:]
     check(damaged)
@@ -172,8 +183,11 @@ def test_corpus_messages_with_junk_inserted(
 
 
 @FAST
-@given(st.sampled_from(MESSAGES), st.integers(0, 30), st.sampled_from(NASTY))
-def test_corpus_messages_with_a_field_replaced(message: bytes, field: int, junk: bytes) -> None:
+@given(st.data(), st.integers(0, 30), st.sampled_from(NASTY))
+def test_messages_with_a_field_replaced(
+    messages: list[bytes], data: st.DataObject, field: int, junk: bytes
+) -> None:
+    message = data.draw(st.sampled_from(messages))
     lines = re.split(rb"\r\n|\r|\n", message)
     damaged = []
     for line in lines:
@@ -184,8 +198,8 @@ def test_corpus_messages_with_a_field_replaced(message: bytes, field: int, junk:
     check(b"\r".join(damaged), RICH)
 
 
-def test_the_whole_corpus_with_the_rich_profile() -> None:
-    for message in MESSAGES:
+def test_every_message_with_the_rich_profile(messages: list[bytes]) -> None:
+    for message in messages:
         check(message, RICH)
 
 

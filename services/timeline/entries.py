@@ -1,0 +1,434 @@
+"""Timeline entries: one per clinical event, and one per change of an alert.
+
+An :class:`Entry` carries what the store indexes (ids, type, times, the patient key as
+sent, the clinical-order key), the event's whole record, and one short line for people
+("Potassium 6.8 mmol/L (HH)", "Admitted to 4W^401^B").  That line is shown to clinicians,
+so it carries clinical values, and it is made from the one event alone.
+
+Entries are built from records (the dicts read off Kafka, or stored as JSON) or from the
+frozen values of :mod:`hl7bus.events`; both give the same entry.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from hl7bus.events.alerts import ClinicalAlert, alert_to_record
+from hl7bus.events.model import ClinicalEvent
+from hl7bus.events.records import to_record
+from hl7bus.services.timeline.order import OrderKey, order_key
+
+ALERT_RAISED: Final = "ALERT_RAISED"
+ALERT_ACKNOWLEDGED: Final = "ALERT_ACKNOWLEDGED"
+ALERT_RESOLVED: Final = "ALERT_RESOLVED"
+ALERT_TYPES: Final = {
+    "RAISED": ALERT_RAISED,
+    "ACKNOWLEDGED": ALERT_ACKNOWLEDGED,
+    "RESOLVED": ALERT_RESOLVED,
+}
+
+LINE_LIMIT: Final = 200
+"""The longest summary line, in characters (a longer one ends in "…")."""
+
+_ALERT_NAMESPACE: Final = uuid.UUID("0b7e5a52-9a0c-4f53-8f0e-2f7c7a1d6c11")
+
+Record = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One line of a patient's timeline."""
+
+    event_id: str  # the event's id; for an alert change, uuid5 of alert id and status
+    event_type: str  # an EventType value, or ALERT_RAISED / _ACKNOWLEDGED / _RESOLVED
+    occurred_at: str | None
+    recorded_at: str | None
+    patient_key: str  # as sent; resolve it through identity for the survivor
+    summary: str  # one line for people
+    event: Record = field(hash=False)  # the ClinicalEvent or ClinicalAlert record
+    order: OrderKey  # the clinical-order key; entries sort by it
+
+    @property
+    def is_alert(self) -> bool:
+        return self.event_type in _ALERT_TYPE_SET
+
+
+_ALERT_TYPE_SET: Final = frozenset(ALERT_TYPES.values())
+
+
+def event_entry(event: ClinicalEvent | Record) -> Entry:
+    """The entry of one clinical event (a :class:`ClinicalEvent` or its record)."""
+    record = to_record(event) if isinstance(event, ClinicalEvent) else event
+    event_id = record["event_id"]
+    occurred, recorded = record.get("occurred_at"), record.get("recorded_at")
+    return Entry(
+        event_id=event_id,
+        event_type=record["event_type"],
+        occurred_at=occurred,
+        recorded_at=recorded,
+        patient_key=record["patient"]["key"],
+        summary=_cut(describe_event(record)),
+        event=record,
+        order=order_key(occurred, recorded, event_id),
+    )
+
+
+def alert_entry(alert: ClinicalAlert | Record) -> Entry:
+    """The entry of one alert record: raised, acknowledged or resolved.
+
+    A raised alert sits at the clinical time of the event that raised it (beside it on the
+    timeline); an acknowledgement or resolution at the time it was made."""
+    record = alert_to_record(alert) if isinstance(alert, ClinicalAlert) else alert
+    status = record.get("status") or "RAISED"
+    event_type = ALERT_TYPES[status]
+    raised_at = record["raised_at"]
+    if status == "RAISED":
+        occurred, recorded = record.get("occurred_at") or raised_at, raised_at
+    else:
+        occurred = recorded = record.get("changed_at") or raised_at
+    event_id = str(uuid.uuid5(_ALERT_NAMESPACE, f"{record['alert_id']}|{status}"))
+    return Entry(
+        event_id=event_id,
+        event_type=event_type,
+        occurred_at=occurred,
+        recorded_at=recorded,
+        patient_key=record["patient_key"],
+        summary=_cut(describe_alert(record)),
+        event=record,
+        order=order_key(occurred, recorded, event_id),
+    )
+
+
+# The lines.
+
+
+def describe_alert(record: Record) -> str:
+    """The line of an alert record."""
+    title = record.get("title") or record.get("rule") or "alert"
+    status = record.get("status") or "RAISED"
+    if status == "RAISED":
+        return f"{record.get('severity') or 'WARNING'} alert: {title}"
+    by = record.get("changed_by")
+    verb = "acknowledged" if status == "ACKNOWLEDGED" else "resolved"
+    return f"Alert {verb}{f' by {by}' if by else ''}: {title}"
+
+
+def describe_event(record: Record) -> str:
+    """The line of a clinical event record."""
+    describe = _LINES.get(record["event_type"])
+    line = describe(record) if describe is not None else None
+    if line:
+        return line
+    source = record.get("source") or {}
+    kind = "^".join(p for p in (source.get("message_type"), source.get("trigger_event")) if p)
+    return f"{_words(record['event_type'])} ({kind})" if kind else _words(record["event_type"])
+
+
+def _cut(line: str) -> str:
+    line = " ".join(line.split())
+    return line if len(line) <= LINE_LIMIT else line[: LINE_LIMIT - 1].rstrip() + "…"
+
+
+def _words(event_type: str) -> str:
+    return event_type.replace("_", " ").capitalize()
+
+
+def _trigger(record: Record) -> str | None:
+    return (record.get("source") or {}).get("trigger_event")
+
+
+def place(location: Record | None) -> str | None:
+    """A location as clinicians write it: point of care^room^bed (else the facility)."""
+    if not location:
+        return None
+    parts = [location.get("point_of_care"), location.get("room"), location.get("bed")]
+    while parts and not parts[-1]:
+        parts.pop()
+    if parts:
+        return "^".join(p or "" for p in parts)
+    return location.get("facility") or location.get("building")
+
+
+def _location(record: Record, which: str = "location") -> str | None:
+    encounter = record.get("encounter")
+    return place(encounter.get(which)) if encounter else None
+
+
+def _admitted(record: Record) -> str:
+    where = _location(record)
+    return f"Admitted to {where}" if where else "Admitted"
+
+
+def _preadmitted(record: Record) -> str:
+    where = _location(record)
+    return f"Pre-admitted to {where}" if where else "Pre-admitted"
+
+
+def _registered(record: Record) -> str:
+    where = _location(record)
+    return f"Registered at {where}" if where else "Registered"
+
+
+def _transferred(record: Record) -> str:
+    where, before = _location(record), _location(record, "prior_location")
+    line = f"Transferred to {where}" if where else "Transferred"
+    return f"{line} from {before}" if before else line
+
+
+def _discharged(record: Record) -> str:
+    where = _location(record)
+    return f"Discharged from {where}" if where else "Discharged"
+
+
+_UPDATES = {
+    "A06": "Changed from outpatient to inpatient",
+    "A07": "Changed from inpatient to outpatient",
+    "A31": "Person information updated",
+}
+
+
+def _updated(record: Record) -> str:
+    line = _UPDATES.get(_trigger(record) or "", "Patient information updated")
+    if record["patient"].get("deceased"):
+        line += " (deceased)"
+    return line
+
+
+def _admission_cancelled(record: Record) -> str:
+    return "Pre-admission cancelled" if _trigger(record) == "A38" else "Admission cancelled"
+
+
+def _merged(record: Record) -> str:
+    merge = (record.get("payload") or {}).get("merge") or {}
+    prior, key = merge.get("prior_patient_key"), record["patient"]["key"]
+    if _trigger(record) == "A47":
+        return f"Identifier {prior} changed to {key}"
+    if prior == key and merge.get("prior_account_number"):
+        return f"Account {merge['prior_account_number']} merged"
+    return f"Record {prior} merged into {key}"
+
+
+def _linked(record: Record) -> str:
+    other = ((record.get("payload") or {}).get("merge") or {}).get("prior_patient_key")
+    return f"Linked with record {other}"
+
+
+def _unlinked(record: Record) -> str:
+    other = ((record.get("payload") or {}).get("merge") or {}).get("prior_patient_key")
+    return f"Unlinked from record {other}"
+
+
+def short_name(display: str | None) -> str | None:
+    """A LOINC long name up to its first bracket ("Potassium [Moles/volume] in Serum or
+    Plasma" → "Potassium"); other names whole."""
+    if not display:
+        return None
+    head = display.split(" [", 1)[0].strip()
+    return head or display
+
+
+_CRITICAL_FLAGS = frozenset({"HH", "LL", "AA", ">", "<", "PANIC"})
+_NORMAL_FLAGS = frozenset({"N", ""})
+
+
+def _notable(observations: Sequence[Record]) -> Record:
+    """The result a clinician should see first: the first critical one (HH, LL, AA, or a
+    panic flag), else the first abnormal one, else the first."""
+    abnormal = None
+    for observation in observations:
+        flags = observation.get("abnormal_flags")
+        if not flags:
+            continue
+        for flag in flags:
+            flag = flag.upper()
+            if flag in _CRITICAL_FLAGS:
+                return observation
+            if abnormal is None and flag not in _NORMAL_FLAGS:
+                abnormal = observation
+    return abnormal or observations[0]
+
+
+def result_text(observation: Record) -> str:
+    """One result as read aloud: name, value, units, flags."""
+    name = (
+        short_name(observation.get("display"))
+        or observation.get("code")
+        or observation.get("local_code")
+        or "Result"
+    )
+    if observation.get("value_type") == "ED":
+        value = "(attachment)"
+    else:
+        value = " ".join((observation.get("value") or "").split())
+    parts = [name, value, observation.get("units") or ""]
+    flags = observation.get("abnormal_flags") or ()
+    text = " ".join(p for p in parts if p)
+    return f"{text} ({','.join(flags)})" if flags else text
+
+
+def _results(record: Record) -> str | None:
+    payload = record.get("payload") or {}
+    observations: Sequence[Record] = payload.get("observations") or ()
+    if not observations:
+        orders = payload.get("orders") or ()
+        names = [o.get("display") or o.get("code") for o in orders]
+        names = [n for n in names if n]
+        return f"Results: {', '.join(names)}" if names else "Results reported"
+    line = result_text(_notable(observations))
+    more = len(observations) - 1
+    if more:
+        line += f" and {more} more result{'s' if more > 1 else ''}"
+    return line
+
+
+def _order_name(record: Record) -> str:
+    payload = record.get("payload") or {}
+    for order in payload.get("orders") or ():
+        name = order.get("display") or order.get("code")
+        if name:
+            return name
+    for medication in payload.get("medications") or ():
+        name = medication.get("display") or medication.get("code")
+        if name:
+            return name
+    return "order"
+
+
+# HL7 table 0038 (order status), as words.
+ORDER_STATUS_WORDS: Final = {
+    "A": "partly reported",
+    "CA": "cancelled",
+    "CM": "completed",
+    "DC": "discontinued",
+    "ER": "in error",
+    "HD": "on hold",
+    "IP": "in process",
+    "RP": "replaced",
+    "SC": "scheduled",
+}
+
+
+def _order_placed(record: Record) -> str:
+    return f"Order placed: {_order_name(record)}"
+
+
+def _order_cancelled(record: Record) -> str:
+    return f"Order cancelled: {_order_name(record)}"
+
+
+def _order_changed(record: Record) -> str:
+    orders = (record.get("payload") or {}).get("orders") or ()
+    status = next((o.get("status") for o in orders if o.get("status")), None)
+    if status:
+        return f"Order {ORDER_STATUS_WORDS.get(status, f'status {status}')}: {_order_name(record)}"
+    return f"Order changed: {_order_name(record)}"
+
+
+def medication_text(medication: Record, *, with_frequency: bool = True) -> str:
+    parts = [
+        medication.get("display") or medication.get("code") or "medication",
+        medication.get("dose"),
+        medication.get("dose_units"),
+        medication.get("route"),
+        medication.get("frequency") if with_frequency else None,
+    ]
+    return " ".join(p for p in parts if p)
+
+
+def _medications(record: Record, verb: str, *, with_frequency: bool) -> str:
+    medications = (record.get("payload") or {}).get("medications") or ()
+    if not medications:
+        return f"{verb}: {_order_name(record)}"
+    texts = [medication_text(m, with_frequency=with_frequency) for m in medications]
+    return f"{verb}: {'; '.join(texts)}"
+
+
+def _medication_ordered(record: Record) -> str:
+    return _medications(record, "Medication ordered", with_frequency=True)
+
+
+def _medication_given(record: Record) -> str:
+    return _medications(record, "Medication given", with_frequency=False)
+
+
+_NOT_GIVEN = {"RE": "refused", "NA": "not given", "PA": "partly given"}
+
+
+def _immunization(record: Record) -> str:
+    medications = (record.get("payload") or {}).get("medications") or ()
+    texts = []
+    for m in medications:
+        parts = [m.get("display") or m.get("code") or "vaccine", m.get("dose"), m.get("dose_units")]
+        text = " ".join(p for p in parts if p)
+        status = _NOT_GIVEN.get(m.get("completion_status") or "")
+        texts.append(f"{text} ({status})" if status else text)
+    return f"Immunization: {'; '.join(texts)}" if texts else "Immunization recorded"
+
+
+def _appointment(verb: str, preposition: str):
+    def line(record: Record) -> str:
+        appointment = (record.get("payload") or {}).get("appointment") or {}
+        start = appointment.get("start")
+        text = f"Appointment {verb}"
+        if start:
+            text += f" {preposition} {start}"
+        reason = appointment.get("reason") or appointment.get("type")
+        return f"{text}: {reason}" if reason else text
+
+    return line
+
+
+_DOCUMENT_VERBS = {
+    "T03": "status changed",
+    "T04": "status changed",
+    "T05": "addendum",
+    "T06": "addendum",
+    "T07": "edited",
+    "T08": "edited",
+    "T09": "replaced",
+    "T10": "replaced",
+    "T11": "cancelled",
+}
+
+
+def _document(record: Record) -> str:
+    document = (record.get("payload") or {}).get("document") or {}
+    name = document.get("type") or "document"
+    status = document.get("status")
+    if record["event_type"] == "DOCUMENT_ADDED":
+        text = f"Document added: {name}"
+    else:
+        text = f"Document {_DOCUMENT_VERBS.get(_trigger(record) or '', 'updated')}: {name}"
+    return f"{text} ({status})" if status else text
+
+
+_LINES = {
+    "PATIENT_REGISTERED": _registered,
+    "PATIENT_PREADMITTED": _preadmitted,
+    "PATIENT_ADMITTED": _admitted,
+    "PATIENT_TRANSFERRED": _transferred,
+    "PATIENT_DISCHARGED": _discharged,
+    "PATIENT_UPDATED": _updated,
+    "PATIENT_MERGED": _merged,
+    "PATIENT_LINKED": _linked,
+    "PATIENT_UNLINKED": _unlinked,
+    "ADMISSION_CANCELLED": _admission_cancelled,
+    "TRANSFER_CANCELLED": lambda r: "Transfer cancelled",
+    "DISCHARGE_CANCELLED": lambda r: "Discharge cancelled",
+    "OBSERVATIONS_REPORTED": _results,
+    "ORDER_PLACED": _order_placed,
+    "ORDER_CANCELLED": _order_cancelled,
+    "ORDER_STATUS_CHANGED": _order_changed,
+    "MEDICATION_ORDERED": _medication_ordered,
+    "MEDICATION_ADMINISTERED": _medication_given,
+    "IMMUNIZATION_RECORDED": _immunization,
+    "APPOINTMENT_BOOKED": _appointment("booked", "for"),
+    "APPOINTMENT_RESCHEDULED": _appointment("rescheduled", "to"),
+    "APPOINTMENT_MODIFIED": _appointment("changed", "for"),
+    "APPOINTMENT_CANCELLED": _appointment("cancelled", "for"),
+    "DOCUMENT_ADDED": _document,
+    "DOCUMENT_UPDATED": _document,
+}

@@ -1,0 +1,190 @@
+"""What a connector's ``/metrics`` and ``/healthz`` say: every labelled series exists at 0
+from the start (so a rate of errors has a series to alert on), ``error`` labels are short
+codes, and health is false while Kafka is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import urllib.error
+import urllib.request
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from hl7bus.connectors.files.connector import FileConnector
+from hl7bus.connectors.files.delivery import FileDelivery
+from hl7bus.connectors.mllp.server import MllpServer
+from hl7bus.errors import ErrorCode
+from hl7bus.ingest.records import Ingestor, SchemaIds, Stored
+from hl7bus.kafka.topics import Topics
+from hl7bus.mapping.profiles import load_profiles
+from hl7bus.metrics import ConnectorMetrics, serve_http
+from hl7bus.mllp.ack import AckCode
+from hl7bus.mllp.framing import Frame
+from hl7bus.settings import FileSettings, MllpSettings
+
+NOT_HL7 = b"this is not HL7 at all\r"
+UNSUPPORTED = (
+    b"MSH|^~\\&|APP|FAC|BUS|HOSP|20240115103000||ZZZ^Z01|CTRL-1|P|2.5\rPID|1||1^^^FAC^MR\r"
+)
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.records: list = []
+
+    async def put(self, records):
+        out = []
+        for record in records:
+            self.records.append(record)
+            out.append(Stored(record.topic, 0, len(self.records) - 1))
+        return out
+
+
+def _ingestor() -> Ingestor:
+    return Ingestor(Topics(), load_profiles([]), SchemaIds(raw=1, events=2, dlq=3))
+
+
+def _samples(metrics: ConnectorMetrics) -> dict[str, list[dict[str, str]]]:
+    """Each family's samples' labels, from the text a scrape of /metrics reads."""
+    text = generate_latest(metrics.registry).decode()
+    return {
+        family.name: [sample.labels for sample in family.samples]
+        for family in text_string_to_metric_families(text)
+    }
+
+
+def _values(metrics: ConnectorMetrics, sample_name: str) -> dict[tuple, float]:
+    text = generate_latest(metrics.registry).decode()
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == sample_name
+    }
+
+
+def _file_connector(tmp_path, metrics: ConnectorMetrics) -> FileConnector:
+    settings = FileSettings(directory=tmp_path)
+    delivery = FileDelivery(_ingestor(), FakeStore(), metrics, "files:test", 1 << 20)
+    return FileConnector(settings, delivery, metrics)
+
+
+def test_every_series_exists_at_zero_from_the_start(tmp_path) -> None:
+    metrics = ConnectorMetrics("mllp:test")
+    _file_connector(tmp_path, metrics)
+    families = _samples(metrics)
+    assert families, "nothing to scrape"
+    for name, samples in families.items():
+        assert samples, f"{name} has no series before its first event"
+
+    messages = _values(metrics, "hl7bus_messages_total")
+    assert {dict(k)["ack"] for k in messages} == {code.value for code in AckCode}
+    assert set(messages.values()) == {0.0}
+
+    rejected = _values(metrics, "hl7bus_rejected_total")
+    assert {dict(k)["error"] for k in rejected} >= {
+        "not_hl7",
+        "unsupported_message_type",
+        "message_too_large",
+        "required_field_missing",
+    }
+    assert set(rejected.values()) == {0.0}
+
+    timeouts = {dict(k)["kind"] for k in _values(metrics, "hl7bus_mllp_timeouts_total")}
+    assert timeouts == {"idle", "read", "frame"}
+    assert {dict(k)["folder"] for k in _values(metrics, "hl7bus_files_total")} == {
+        "done",
+        "error",
+    }
+    outcomes = _values(metrics, "hl7bus_files_messages_total")
+    assert {dict(k)["outcome"] for k in outcomes} == {"translated", "dead_letter"}
+    assert _values(metrics, "hl7bus_events_total") == {(("connector", "mllp:test"),): 0.0}
+
+
+def _error_labels(metrics: ConnectorMetrics) -> dict[str, float]:
+    return {dict(k)["error"]: v for k, v in _values(metrics, "hl7bus_rejected_total").items() if v}
+
+
+def test_mllp_error_labels_are_codes_not_sentences() -> None:
+    metrics = ConnectorMetrics("mllp:test")
+    server = MllpServer(MllpSettings(metrics_port=None), _ingestor(), FakeStore(), metrics)
+    for raw in (NOT_HL7, UNSUPPORTED):
+        asyncio.run(server.handle(Frame(raw, size=len(raw)), "127.0.0.1:40000"))
+    assert _error_labels(metrics) == {"not_hl7": 1.0, "unsupported_message_type": 1.0}
+
+
+def test_file_error_labels_are_codes_not_sentences() -> None:
+    metrics = ConnectorMetrics("files:test")
+    delivery = FileDelivery(_ingestor(), FakeStore(), metrics, "files:test", 1000)
+    asyncio.run(delivery.deliver("a.hl7", UNSUPPORTED + NOT_HL7.join([b"BHS|^~\\&\r"] * 2)))
+    asyncio.run(delivery.deliver("big.hl7", UNSUPPORTED + b"NTE|1||" + b"x" * 2000 + b"\r"))
+    labels = _error_labels(metrics)
+    assert labels == {"unsupported_message_type": 1.0, "not_hl7": 1.0, "message_too_large": 1.0}
+    for label in _samples(metrics)["hl7bus_rejected"]:
+        assert re.fullmatch(r"[a-z0-9_]+", label["error"]), label
+
+
+def test_every_error_code_has_a_short_label() -> None:
+    labels = [code.label for code in ErrorCode]
+    assert len(set(labels)) == len(labels)
+    assert all(re.fullmatch(r"[a-z0-9_]+", label) for label in labels)
+
+
+def test_a_file_of_random_bytes_is_one_dead_letter() -> None:
+    metrics = ConnectorMetrics("files:test")
+    store = FakeStore()
+    delivery = FileDelivery(_ingestor(), store, metrics, "files:test", 8 << 20)
+    noise = random.Random(3).randbytes(1 << 20)
+    results = asyncio.run(delivery.deliver("random.bin", noise))
+    assert len(results) == 1
+    assert results[0].error_code == ErrorCode.NOT_HL7.text
+    assert [r.topic for r in store.records] == ["hl7.raw", "hl7.dlq"]
+    assert _error_labels(metrics) == {"not_hl7": 1.0}
+
+
+# -- health ------------------------------------------------------------------------------------
+
+
+def _get(port: int, path: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+async def _health_over_http(metrics: ConnectorMetrics, health) -> list[tuple[int, dict]]:
+    server = await serve_http("127.0.0.1", 0, metrics.registry, health)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        seen = [await asyncio.to_thread(_get, port, "/healthz")]
+        metrics.set_kafka_reachable(False)
+        seen.append(await asyncio.to_thread(_get, port, "/healthz"))
+        metrics.set_kafka_reachable(True)
+        seen.append(await asyncio.to_thread(_get, port, "/healthz"))
+        return seen
+    finally:
+        server.close()
+
+
+def test_healthz_of_the_mllp_connector_follows_kafka() -> None:
+    metrics = ConnectorMetrics("mllp:test")
+    server = MllpServer(MllpSettings(metrics_port=None), _ingestor(), FakeStore(), metrics)
+    up, down, again = asyncio.run(_health_over_http(metrics, server.health))
+    assert up == (200, {**up[1], "ok": True, "kafka": "reachable"})
+    assert down[0] == 503 and down[1]["ok"] is False and down[1]["kafka"] == "unreachable"
+    assert again[0] == 200 and again[1]["kafka"] == "reachable"
+    assert _values(metrics, "hl7bus_kafka_reachable") == {(("connector", "mllp:test"),): 1.0}
+
+
+def test_healthz_of_the_file_connector_follows_kafka(tmp_path) -> None:
+    metrics = ConnectorMetrics("files:test")
+    connector = _file_connector(tmp_path, metrics)
+    up, down, again = asyncio.run(_health_over_http(metrics, connector.health))
+    assert (up[0], up[1]["kafka"]) == (200, "reachable")
+    assert (down[0], down[1]["ok"], down[1]["kafka"]) == (503, False, "unreachable")
+    assert again[0] == 200
