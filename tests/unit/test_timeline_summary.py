@@ -30,6 +30,7 @@ from hl7bus.events.model import (
     Payload,
     PersonName,
 )
+from hl7bus.events.records import to_record
 from hl7bus.services.timeline import identity as idn
 from hl7bus.services.timeline import summary as sm
 from hl7bus.services.timeline.entries import alert_entry, event_entry
@@ -550,3 +551,13 @@ def test_a_hand_built_merge_story_in_every_order() -> None:
         folded = sm.fold([event_entry(e) for e in arrival if e.patient.key in members])
         results.add((idn.resolve(state, "H|B"), repr(folded)))
     assert len(results) == 1
+
+
+def test_a_merge_with_the_same_patient_record_still_adds_the_prior_identifiers() -> None:
+    """Records read off Kafka may share a patient dict; a merge's MRG-1 identifiers count
+    all the same."""
+    registered = to_record(event(EventType.PATIENT_REGISTERED, "H|S", "2026-01-01T00:00Z"))
+    merged = to_record(merge("H|S", "H|P", "2026-01-02T00:00Z"))
+    merged["patient"] = registered["patient"]  # the very same dict
+    state = sm.fold([event_entry(registered), event_entry(merged)])
+    assert {i.value for i in state.identifiers} == {"S", "P"}
