@@ -145,7 +145,7 @@ def allergies(ctx: MessageContext, segments: list[Segment]) -> tuple[Allergy, ..
                 code=code,
                 code_system=system,
                 display=display,
-                category=values.coded_text(al1, 2),
+                category=values.coded_code(al1, 2),  # table 0127: DA, FA, EA, ...
                 severity=values.coded_text(al1, 4),
                 reactions=reactions,
                 identified_at=ctx.ts(al1.get(6)),
@@ -188,7 +188,7 @@ def next_of_kin(segments: list[Segment]) -> tuple[RelatedPerson, ...]:
 def insurance(segments: list[Segment]) -> tuple[Coverage, ...]:
     return tuple(
         Coverage(
-            plan_id=values.coded_text(in1, 2),
+            plan_id=values.coded_code(in1, 2),  # the Insurance Plan ID: its identifier
             company=text(in1.get(4)),
             group_number=text(in1.get(8)),
             policy_number=text(in1.get(36)),

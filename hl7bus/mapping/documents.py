@@ -20,7 +20,9 @@ def map_document(ctx: MessageContext) -> list[ClinicalEvent]:
         type=values.coded_text(txa, 2),
         status=text(txa.get(17)),
         activity_at=ctx.ts(txa.get(4)),
-        author=values.provider(txa, 5) or values.provider(txa, 9),
+        # TXA-9, the originator: who dictated or wrote it (TXA-5 is who performed the
+        # activity the document is about, not its author)
+        author=values.provider(txa, 9),
         content=text("\n".join(content_parts)),
     )
     kind = (

@@ -40,7 +40,7 @@ def _encoded(rxe: Segment, group: results.OrderGroup, index: int) -> Medication:
         code_system=system,
         display=display,
         dose=text(rxe.get(3)),
-        dose_units=values.coded_text(rxe, 5),
+        dose_units=values.coded_code(rxe, 5),
         route=_route(group, rxe),
         frequency=frequency,
         dispense_amount=text(rxe.get(10)),
@@ -57,7 +57,7 @@ def _administered(
         code_system=system,
         display=display,
         dose=text(rxa.get(6)),
-        dose_units=values.coded_text(rxa, 7),
+        dose_units=values.coded_code(rxa, 7),
         route=_route(group, rxa),
         administered_at=ctx.ts(rxa.get(3)),
         completion_status=text(rxa.get(20)),
@@ -104,12 +104,17 @@ def _administrations(ctx: MessageContext, kind: EventType) -> list[ClinicalEvent
         patient = common.patient(ctx, group[0])
         encounter = common.encounter(ctx, next((s for s in group if s.name == "PV1"), None))
         found = results.walk(ctx, group[1:], starts_order=("RXA",))
+        first = True
         for order_group in found.orders:
             rxas = [d for d in order_group.details if d.name == "RXA"]
             if not rxas:
                 continue
             order = results.order(ctx, order_group)
             meds = tuple(_administered(ctx, rxa, order_group, 0) for rxa in rxas)
+            # an NTE of the order is the order's (results.order keeps it); payload.notes
+            # holds those of no order or observation, once per patient
+            notes = tuple(found.notes) if first else ()
+            first = False
             events.append(
                 ctx.event(
                     kind,
@@ -120,7 +125,7 @@ def _administrations(ctx: MessageContext, kind: EventType) -> list[ClinicalEvent
                         orders=(order,),
                         medications=meds,
                         observations=tuple(order_group.observations),
-                        notes=tuple(order_group.notes),
+                        notes=notes,
                     ),
                 )
             )
@@ -136,5 +141,9 @@ def map_administration(ctx: MessageContext) -> list[ClinicalEvent]:
 
 
 def map_vaccination(ctx: MessageContext) -> list[ClinicalEvent]:
-    """VXU^V04: one IMMUNIZATION_RECORDED event per vaccine given (RXA)."""
-    return _administrations(ctx, EventType.IMMUNIZATION_RECORDED)
+    """VXU^V04: one IMMUNIZATION_RECORDED event per vaccine given (RXA); a VXU without any
+    RXA records nothing and is refused, as an RAS without one is."""
+    events = _administrations(ctx, EventType.IMMUNIZATION_RECORDED)
+    if not events:
+        raise no_order(ctx, "RXA")
+    return events

@@ -14,6 +14,9 @@ from hl7bus.mapping.context import MessageContext
 from hl7bus.mapping.values import text
 
 CODED_VALUE_TYPES = frozenset({"CE", "CWE", "CNE", "CF", "CD"})
+# Value types that are a date or a time (DTM is the TS of v2.6 and later): carried as ISO
+# 8601 like every time of the event.
+TIME_VALUE_TYPES = frozenset({"DT", "TS", "DTM"})
 
 
 @dataclass(slots=True)
@@ -118,13 +121,14 @@ def observation(
         units_code, _unit_system, units_display = values.coded(obx, 6)
         units = units_code or units_display
     flags = _flags(obx) if obx.field(8) else ()
+    value = _time_value(ctx, obx) if value_type in TIME_VALUE_TYPES else _value(obx, value_type)
     return Observation(
         code=code,
         code_system=system,
         display=display,
         local_code=local_code,
         value_type=value_type,
-        value=_value(obx, value_type),
+        value=value,
         units=units,
         reference_range=plain(obx, 7),
         abnormal_flags=flags,
@@ -175,6 +179,18 @@ def _value(obx: Segment, value_type: str | None) -> str | None:
     return text("\n".join(values.whole(obx, 5, rep) for rep in reps))
 
 
+def _time_value(ctx: MessageContext, obx: Segment) -> str | None:
+    """A DT, TS or DTM value: each repetition as ISO 8601, as precise as sent, a time without
+    offset read in the sender's zone (TS-2, the degree of precision, is left out).  A
+    repetition that is not a readable HL7 date or time is kept as sent."""
+    if not obx.field(5):
+        return None
+    parts = []
+    for rep in range(len(obx.repetitions(5))):
+        parts.append(ctx.ts(obx.get(5, 1, 1, rep)) or values.whole(obx, 5, rep))
+    return text("\n".join(parts))
+
+
 def order(ctx: MessageContext, group: OrderGroup) -> Order:
     orc, obr = group.orc, group.obr
 
@@ -200,7 +216,8 @@ def order(ctx: MessageContext, group: OrderGroup) -> Order:
         priority = plain(obr, 5) or (text(obr.get(27, 6)) if obr.field(27) else None)
     tq1 = next((d for d in group.details if d.name == "TQ1"), None)
     if priority is None and tq1 is not None:
-        priority = values.coded_text(tq1, 9)
+        # TQ1-9 is coded (table 0485); its code, as ORC-7.6 and OBR-5 give one (table 0027)
+        priority = values.coded_code(tq1, 9)
     spm = next((d for d in group.details if d.name == "SPM"), None)
     specimen = None
     if obr is not None and obr.field(15):

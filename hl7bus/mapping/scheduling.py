@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from fractions import Fraction
+
+from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.model import Appointment, ClinicalEvent, EventType, Payload
+from hl7bus.hl7 import Segment
 from hl7bus.mapping import common, values
 from hl7bus.mapping.context import MessageContext
 from hl7bus.mapping.values import text
@@ -14,7 +19,17 @@ SIU_EVENTS = {
     "S15": EventType.APPOINTMENT_CANCELLED,
 }
 
-_MINUTES = {"MIN": 1, "M": 1, "S": 1 / 60, "H": 60, "HR": 60, "HOUR": 60, "D": 1440}
+# Minutes in one of each duration unit: SCH-10's code (ISO+/ANSI+ units, or HL7's TQ
+# letters) and the letter of a TQ duration (SCH-11.3: S10, M45, H2, D1, W2).  Units of no
+# fixed length (months, years) are not here.
+_MINUTES = {
+    **dict.fromkeys(("M", "MIN", "MINUTE", "MINUTES"), Fraction(1)),
+    **dict.fromkeys(("S", "SEC", "SECOND", "SECONDS"), Fraction(1, 60)),
+    **dict.fromkeys(("H", "HR", "HOUR", "HOURS"), Fraction(60)),
+    **dict.fromkeys(("D", "DAY", "DAYS"), Fraction(1440)),
+    **dict.fromkeys(("W", "WK", "WEEK", "WEEKS"), Fraction(10080)),
+}
+_TQ_DURATION = re.compile(r"([SMHDW])([-+.0-9]+)", re.IGNORECASE)
 
 
 def map_appointment(ctx: MessageContext) -> list[ClinicalEvent]:
@@ -24,25 +39,19 @@ def map_appointment(ctx: MessageContext) -> list[ClinicalEvent]:
     # TQ1 (v2.5+) first: SCH-11 is kept only for backward compatibility (withdrawn in v2.7).
     start = (ctx.ts(tq1.get(7)) if tq1 is not None else None) or ctx.ts(sch.get(11, 4))
     end = (ctx.ts(tq1.get(8)) if tq1 is not None else None) or ctx.ts(sch.get(11, 5))
-    duration = None
-    raw_duration = text(sch.get(9)) or text(sch.get(11, 3))
-    if raw_duration:
-        unit = (text(sch.get(10)) or "MIN").upper()
-        try:
-            duration = round(float(raw_duration.rstrip("Mm")) * _MINUTES.get(unit, 1))
-        except ValueError:
-            duration = None
+    duration = _duration(sch)
     resources = []
-    for name, n in (("AIS", 3), ("AIG", 3), ("AIP", 3), ("AIL", 3)):
-        for seg in m.all(name):
-            if name == "AIP":
-                found = _person(seg)
-            elif name == "AIL":
-                found = _place(seg)  # AIL-3 is a location (PL), not a coded value
-            else:
-                found = values.coded_text(seg, n)
-            if found:
-                resources.append(found)
+    for seg in m.segments:  # in the message's order (the SIU resource group: AIS, AIG, AIL, AIP)
+        if seg.name == "AIP":
+            found = _person(seg)
+        elif seg.name == "AIL":
+            found = _place(seg)  # AIL-3 is a location (PL), not a coded value
+        elif seg.name in ("AIS", "AIG"):
+            found = values.coded_text(seg, 3)
+        else:
+            continue
+        if found:
+            resources.append(found)
     ail = m.segment("AIL")
     appointment = Appointment(
         placer_id=text(sch.get(1)),
@@ -69,6 +78,36 @@ def map_appointment(ctx: MessageContext) -> list[ClinicalEvent]:
             ),
         )
     ]
+
+
+def _duration(sch: Segment) -> int | None:
+    """The appointment's length in whole minutes: SCH-9 in the units of SCH-10 (minutes
+    when empty), else SCH-11.3, the TQ duration (``M45``; a bare number is in SCH-10's
+    units; free text such as ``2 hours`` gives none).  A number the event cannot carry as
+    sent is a data type error naming the field (see :mod:`hl7bus.mapping.values`)."""
+    field, raw = 9, text(sch.get(9))
+    unit = text(sch.get(10)) or "MIN"
+    if raw is None:
+        field, raw = 11, text(sch.get(11, 3))
+        if raw is None:
+            return None
+        tq = _TQ_DURATION.fullmatch(raw)
+        if tq is not None:
+            unit, raw = tq.groups()
+        elif not values.is_number(raw):
+            return None
+    per_unit = _MINUTES.get(unit.upper())
+    if per_unit is None:
+        raise MessageError(
+            ErrorCode.TABLE_VALUE,
+            "SCH-10 (appointment duration units) is not a unit of time of fixed length "
+            "(minutes, seconds, hours, days or weeks: MIN, S, H, D, WK).",
+            segment="SCH",
+            field=10,
+        )
+    what = "appointment duration"
+    minutes = values.number(raw, "SCH", field, what) * per_unit
+    return values.count(minutes, "SCH", field, what, "minutes")
 
 
 def _person(aip) -> str | None:

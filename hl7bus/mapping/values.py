@@ -1,4 +1,5 @@
-"""Readers of HL7 v2 data types (TS/DTM, XPN, CX, XAD, XTN, XCN, PL, CE/CWE) into event values.
+"""Readers of HL7 v2 data types (TS/DTM, NM, XPN, CX, XAD, XTN, XCN, PL, CE/CWE) into event
+values.
 
 Pure functions over a parsed segment; empty HL7 values become ``None``.
 """
@@ -7,9 +8,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from fractions import Fraction
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.model import Address, Identifier, Location, PersonName, Provider, Telecom
 from hl7bus.hl7 import Segment
 
@@ -29,6 +32,62 @@ def text(value: str) -> str | None:
     if not value or value == '""':
         return None
     return value
+
+
+# Numbers.  An HL7 number becomes an event number only through the two readers below, and
+# only as sent: the text is read exactly (a Fraction: no float rounding, no infinity, no
+# NaN), and a number the event's Avro field cannot hold as it is (too large for its int, a
+# fraction where the event counts whole units, negative where only a size makes sense) is a
+# data type error (HL7 condition 102) naming the segment and field.  The message goes to
+# the dead-letter topic and is answered AE, to be fixed and resent; it is never wrapped,
+# rounded or cut to fit.  Leaving the field out instead would lose the sender's value
+# without a trace, since no event field keeps the text beside its number.  Numbers that the
+# event carries as text, such as OBX-5 of an NM observation, are not read here at all: they
+# stay the text that was sent, whatever their size.
+
+# HL7 v2 NM: an optional sign, ASCII digits, an optional decimal point; no exponent.
+_NM = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+INT_MAX = 2**31 - 1  # the largest Avro int
+
+
+def is_number(raw: str) -> bool:
+    """Whether ``raw`` (stripped) is an HL7 number (NM)."""
+    return _NM.fullmatch(raw) is not None
+
+
+def number(raw: str, segment: str, field: int, what: str) -> Fraction:
+    """The HL7 number (NM) ``raw`` (stripped, not empty), exactly; a data type error at
+    ``segment``-``field`` (``what`` it holds, for the message) when it is not one."""
+    if _NM.fullmatch(raw) is None:
+        raise MessageError(
+            ErrorCode.DATA_TYPE,
+            f"{segment}-{field} ({what}) is not a number: an HL7 number (NM) is digits with "
+            "an optional sign and decimal point.",
+            segment=segment,
+            field=field,
+        )
+    return Fraction(raw)
+
+
+def count(value: Fraction, segment: str, field: int, what: str, unit: str) -> int:
+    """``value``, a number of ``unit`` read from ``segment``-``field``, as the event's whole,
+    non-negative Avro int; a data type error when it is not one."""
+    problem = None
+    if value.denominator != 1:
+        problem = f"is not a whole number of {unit}, as the event counts them"
+    elif value < 0:
+        problem = "is negative"
+    elif value > INT_MAX:
+        problem = f"is more {unit} than the event can carry (at most {INT_MAX})"
+    if problem is not None:
+        raise MessageError(
+            ErrorCode.DATA_TYPE,
+            f"{segment}-{field} ({what}) {problem}.",
+            segment=segment,
+            field=field,
+        )
+    return int(value)
 
 
 @lru_cache(maxsize=64)
@@ -204,7 +263,7 @@ def telecoms(seg: Segment, n: int, default_use: str | None = None) -> tuple[Tele
 
 
 def provider(seg: Segment, n: int, rep: int = 0) -> Provider | None:
-    """XCN (PV1-7, ORC-12, OBR-16, TXA-5): id^family^given^middle^suffix^prefix^...^authority."""
+    """XCN (PV1-7, ORC-12, OBR-16, TXA-9): id^family^given^middle^suffix^prefix^...^authority."""
     c = _raw(seg, n, rep)
     if not c:
         return None
@@ -265,6 +324,13 @@ def coded_text(seg: Segment, n: int, rep: int = 0) -> str | None:
     """A coded value in one string: its display, else its code."""
     code, _system, display = coded(seg, n, rep)
     return display or code
+
+
+def coded_code(seg: Segment, n: int, rep: int = 0) -> str | None:
+    """A coded value whose event field holds a code (a table's code, an identifier, a unit):
+    its code, else its display when the sender wrote the text alone."""
+    code, _system, display = coded(seg, n, rep)
+    return code or display
 
 
 def whole(seg: Segment, n: int, rep: int = 0) -> str:

@@ -43,45 +43,7 @@ EVENT_NAMESPACE = uuid.UUID("6f1c2f0e-6b1d-4d55-9a43-3c3f0e6d7b21")
 CASES = sorted(p.name for p in GOLDEN.glob("*.json"))
 
 # Goldens that hold the right value where hl7bus is still wrong: golden name -> why.
-XFAIL: dict[str, str] = {
-    "adt-a01-allergy-category-is-the-al1-2-code.json": (
-        "AL1-2 'FA^Food allergy^HL70127' gives category 'Food allergy'; the schema documents "
-        "the table 0127 code (DA, FA, EA, ...), as a plain 'DA' already gives"
-    ),
-    "adt-a01-insurance-plan-id-is-the-in1-2-identifier.json": (
-        "IN1-2 'PPO-330^Prairie Shield PPO^L' gives plan_id 'Prairie Shield PPO' (the text); "
-        "IN1-2 is the Insurance Plan ID, its identifier is CWE-1"
-    ),
-    "mdm-t02-author-is-the-txa-9-originator.json": (
-        "document.author is read from TXA-5 (primary activity provider) before TXA-9 "
-        "(originator, 'the person who originated (i.e., dictated) the document')"
-    ),
-    "oml-o21-tq1-9-priority-is-its-code.json": (
-        "TQ1-9 'S^Stat^HL70485' gives priority 'Stat'; ORC-7.6 and OBR-5 give the code "
-        "(S, R, A, ...) of the same table, so one field holds two vocabularies"
-    ),
-    "oru-r01-dt-and-ts-values-are-iso-8601.json": (
-        "OBX values of type DT/TS are passed on as HL7 text (20260214, 202505101800); "
-        "DESIGN: times are ISO 8601 with their offset, and a time without offset is read in "
-        "the sender's zone, which a consumer cannot know"
-    ),
-    "ras-o17-order-note-is-not-a-loose-note.json": (
-        "an NTE inside an RAS order group lands both on the order and in payload.notes, which "
-        "the schema reserves for NTE text not attached to an observation or order"
-    ),
-    "rde-o11-dose-units-are-the-unit-code.json": (
-        "RXE-5 'mg^milligram^UCUM' gives dose_units 'milligram' (the text), while OBX-6 gives "
-        "units as the code and a plain 'mg' gives 'mg'"
-    ),
-    "siu-s12-sch-11-duration-m45-is-45-minutes.json": (
-        "SCH-11.3 (TQ duration) 'M45' gives no duration: TQ durations are written unit "
-        "letter first (S10, M45, H2), the reader only strips a trailing M"
-    ),
-    "siu-s14-resources-in-message-order.json": (
-        "resources are listed AIS, AIG, AIP, AIL whatever the message order; the SIU resource "
-        "group (and this message) puts AIL before AIP"
-    ),
-}
+XFAIL: dict[str, str] = {}
 
 
 def _load(name: str) -> dict[str, Any]:
