@@ -11,11 +11,16 @@ A value is written as it is or refused with :class:`AvroValueError`, never wrapp
 truncated or coerced: an integer outside its ``int`` (32-bit) or ``long`` (64-bit) range, a
 bool or a float where an integer belongs, a finite number beyond a ``float``'s range (which
 would become infinity), a non-string for a ``string``, a non-``bytes`` for ``bytes``, a
-symbol its enum lacks, a value no union branch takes.  The checks cost little: integers get
-a range check; strings are encoded with ``str.encode``, which refuses anything but a
-``str``; the rest is a type test per value.  What is accepted is what fastavro's validation
-accepts, and the output is byte for byte fastavro's (the tests compare the two); the one
-difference is the ``float`` overflow, which fastavro writes as infinity.
+symbol its enum lacks, a value no union branch takes.  The error names the field
+(``Appointment.duration_minutes: integer out of range for an Avro int ...``), found from
+comments in the generated source once a value has been refused.  A dict record may leave
+out a field that has a default: the default is written, as by any Avro writer.
+
+The checks cost little: integers get a range check; strings are encoded with
+``str.encode``, which refuses anything but a ``str``; the rest is a type test per value.
+What is accepted is what fastavro's validation accepts, and the output is byte for byte
+fastavro's (the tests compare the two); the one difference is the ``float`` overflow,
+which fastavro writes as infinity.
 
 Union branches are chosen by the value as fastavro's validation chooses them (first branch
 that takes it; ``double`` before ``float``; an integer too large for ``int`` goes on to
@@ -291,7 +296,7 @@ class _Generator:
         return [  # fixed
             f"if not isinstance({var}, (bytes, bytearray)) or len({var}) != {detail}:",
             "    raise AvroValueError("
-            f"'must be bytes of length {detail} (Avro fixed), got ' + type({var}).__name__)",
+            f"'must be bytes of length {detail} (Avro fixed), got ' + {_type(var)})",
             f"out += {var}",
         ]
 
@@ -342,7 +347,7 @@ class _Generator:
             ]
         return [  # null
             f"if {var} is not None:",
-            f"    raise AvroValueError('must be None (Avro null), got ' + type({var}).__name__)",
+            f"    raise AvroValueError('must be None (Avro null), got ' + {_type(var)})",
         ]
 
     @staticmethod
@@ -382,8 +387,10 @@ class _Generator:
 
     def array(self, items: Any, namespace: str | None, var: str, depth: int) -> list[str]:
         size, item = f"n{depth}", f"x{depth + 1}"
+        # the commoner first: dict records carry lists, the event model tuples
+        first, second = ("list", "tuple") if self.access.by_key else ("tuple", "list")
         return [
-            f"if {var}.__class__ is not list and {var}.__class__ is not tuple:",
+            f"if {var}.__class__ is not {first} and {var}.__class__ is not {second}:",
             f"    checked_array({var})",
             f"if {var}:",
             f"    {size} = len({var})",
@@ -432,7 +439,7 @@ class _Generator:
         return [
             *lines,
             "else:",
-            f"    raise AvroValueError('no branch of [{names}] takes a ' + type({var}).__name__)",
+            f"    raise AvroValueError('no branch of [{names}] takes a ' + {_type(var)})",
         ]
 
     def branch_name(self, branch: Any, kind: str, namespace: str | None) -> str:
@@ -539,6 +546,18 @@ def _refusal(exc: BaseException, filename: str, lines: list[str]) -> AvroValueEr
 _REFUSED = (TypeError, ValueError, AttributeError, KeyError, OverflowError, struct.error)
 
 
+def _filename(name: str, lines: list[str]) -> str:
+    """The generated source's name in tracebacks: ``<name>``, numbered when another
+    source already has it (``lines`` is what the errors naming a field are read from)."""
+    filename, n = f"<{name}>", 1
+    while filename in linecache.cache and linecache.cache[filename][2] != [
+        line + "\n" for line in lines
+    ]:
+        n += 1
+        filename = f"<{name} #{n}>"
+    return filename
+
+
 def _compile(schema: dict, access: _Access) -> Callable[[Any], bytes]:
     generator = _Generator(access)
     body = generator.write(schema, schema.get("namespace"), "o", 0)
@@ -555,8 +574,10 @@ def _compile(schema: dict, access: _Access) -> Callable[[Any], bytes]:
         ]
     )
     source = "\n\n".join([*generator.functions, encode]) + "\n"
-    filename = f"<avro writer {schema.get('name', schema['type'])} by {access.mode}>"
     lines = source.splitlines()
+    filename = _filename(
+        f"avro writer {schema.get('name', schema['type'])} by {access.mode}", lines
+    )
     generator.env["REFUSED"] = _REFUSED
     generator.env["refusal"] = lambda exc: _refusal(exc, filename, lines)
     # Registered so that a traceback through the encoder shows the generated line.

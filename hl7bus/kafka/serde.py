@@ -1,7 +1,10 @@
 """The schema registry and Confluent wire-format serde for the bus's records.
 
 Records are written as Confluent's wire format (magic byte 0, 4-byte schema id,
-Avro binary), so any Kafka client with a schema registry can read the bus.
+Avro binary), so any Kafka client with a schema registry can read the bus.  The bus
+writes them with its own checked encoder (:mod:`hl7bus.avro.writer`, through
+:class:`hl7bus.ingest.records.Ingestor`), which refuses a value its schema cannot carry;
+Confluent's deserializer reads them.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from hl7bus.avro.schemas import SCHEMA_FILES, parsed_schema, schema_text  # noqa: F401 - re-exported
@@ -96,13 +99,6 @@ def _subject_per_topic() -> dict[str, Any]:
     from confluent_kafka.schema_registry import topic_subject_name_strategy
 
     return {"subject.name.strategy": topic_subject_name_strategy}
-
-
-def avro_serializer(client, name: str, to_dict: Callable[[Any, Any], dict] | None = None):
-    """A Confluent ``AvroSerializer`` for one of the bus's record types."""
-    from confluent_kafka.schema_registry.avro import AvroSerializer
-
-    return AvroSerializer(client, schema_text(name), to_dict=to_dict, conf=_subject_per_topic())
 
 
 def avro_deserializer(client, name: str | None = None):

@@ -1,6 +1,6 @@
 """The bus's contract end to end: a schema from schemas/ registered with the registry, an
-Avro record in Confluent wire format through the real broker, read back with confluent-kafka's
-own AvroDeserializer."""
+Avro record in Confluent wire format written by the bus's own encoder, through the real
+broker, read back with confluent-kafka's own AvroDeserializer."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from hl7bus.hl7.header import read_header
+from hl7bus.ingest.records import Ingestor, Received, SchemaIds
 from hl7bus.kafka import serde
 from hl7bus.kafka.clients import consumer_config, producer_config
+from hl7bus.kafka.topics import Topics
+from hl7bus.mapping.profiles import ProfileSet
 
 pytestmark = pytest.mark.integration
 
@@ -45,24 +49,15 @@ def test_raw_message_round_trips_in_confluent_wire_format(
     schema_id = client.register_schema(subject, Schema(serde.schema_text("RawMessage"), "AVRO"))
     assert isinstance(schema_id, int)
 
-    record = {
-        "raw": b"MSH|^~\\&|LAB|GENHOSP|||20261128101500+0100||ORU^R01|CTRL-1|P|2.5.1\r",
-        "received_at": "2026-11-28T10:15:00.123+01:00",
-        "connector": "test",
-        "peer": "127.0.0.1:40000",
-        "charset": "ascii",
-        "sending_application": "LAB",
-        "sending_facility": "GENHOSP",
-        "message_control_id": "CTRL-1",
-        "message_type": "ORU",
-        "trigger_event": "R01",
-        "version": "2.5.1",
-    }
-    serializer = serde.avro_serializer(client, "RawMessage")
-    value = serializer(record, SerializationContext(topic, MessageField.VALUE))
+    raw = b"MSH|^~\\&|LAB|GENHOSP|||20261128101500+0100||ORU^R01|CTRL-1|P|2.5.1\r"
+    received = Received(raw, "2026-11-28T10:15:00.123+01:00", "test", "127.0.0.1:40000")
+    ingestor = Ingestor(Topics(raw=topic), ProfileSet(), SchemaIds(raw=schema_id, events=0, dlq=0))
+    out = ingestor.raw_record(received, read_header(raw))  # the bus's own encoder
+    value = out.value
     magic, written_id = struct.unpack(">bI", value[:5])
     assert magic == 0
     assert written_id == schema_id
+    assert (out.topic, out.key) == (topic, b"GENHOSP|CTRL-1")
 
     producer = Producer(producer_config(kafka_settings))
     delivered = []
@@ -78,7 +73,19 @@ def test_raw_message_round_trips_in_confluent_wire_format(
     msg = _consume_one(kafka_settings, topic, unique_name("group"))
     deserializer = serde.avro_deserializer(client)  # the writer's schema, fetched by id
     decoded = deserializer(msg.value(), SerializationContext(topic, MessageField.VALUE))
-    assert decoded == record
+    assert decoded == {
+        "raw": raw,
+        "received_at": "2026-11-28T10:15:00.123+01:00",
+        "connector": "test",
+        "peer": "127.0.0.1:40000",
+        "charset": None,
+        "sending_application": "LAB",
+        "sending_facility": "GENHOSP",
+        "message_control_id": "CTRL-1",
+        "message_type": "ORU",
+        "trigger_event": "R01",
+        "version": "2.5.1",
+    }
     assert msg.key() == b"GENHOSP|CTRL-1"
 
 

@@ -13,12 +13,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from hl7bus.hl7.header import read_header
+from hl7bus.ingest.records import Ingestor, Received, SchemaIds
 from hl7bus.kafka import serde
+from hl7bus.kafka.setup import register_record_schema
+from hl7bus.kafka.topics import Topics
+from hl7bus.mapping.profiles import ProfileSet
 from hl7bus.settings import RegistrySettings
 
 
 class _Registry(BaseHTTPRequestHandler):
-    """Answers registration with id 1 and the schema by id; 404 (as a registry without the
+    """Answers a subject's compatibility setting, registration with id 1 and the schema by
+    id; 404 (as a registry without the
     API would) for anything else.  With ``silent``, it reads requests and never answers."""
 
     protocol_version = "HTTP/1.1"
@@ -40,14 +46,16 @@ class _Registry(BaseHTTPRequestHandler):
         if self.silent:
             time.sleep(30)
             return
-        if self.command == "POST" and "/subjects/" in self.path:
+        if self.command == "PUT" and self.path.startswith("/config/"):
+            self._answer(200, {"compatibility": "BACKWARD"})
+        elif self.command == "POST" and "/subjects/" in self.path:
             self._answer(200, {"id": 1})
         elif self.path.startswith("/schemas/ids/1"):
             self._answer(200, {"schema": serde.schema_text("RawMessage")})
         else:
             self._answer(404, {"error_code": 404, "message": "HTTP 404 Not Found"})
 
-    do_GET = do_POST = _handle
+    do_GET = do_POST = do_PUT = _handle
 
     def log_message(self, *args: object) -> None:
         return None
@@ -68,27 +76,27 @@ def _registry(*, silent: bool = False) -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-def _raw_record() -> dict:
-    return {
-        "raw": b"MSH|^~\\&|LAB|NORTH\r",
-        "received_at": "2026-11-28T10:15:00+00:00",
-        "connector": "mllp:test",
-        "message_control_id": "MSG-1",
-    }
-
-
 def test_records_go_to_the_subject_of_their_topic_and_nothing_else_is_asked():
+    """The bus registers its schema as ``hl7bus setup`` does, writes a raw record with its
+    own encoder, and Confluent's deserializer reads it back."""
+    raw = b"MSH|^~\\&|LAB|NORTH|||20261128101500||ADT^A01|MSG-1|P|2.5\r"
+    received = Received(raw, "2026-11-28T10:15:00+00:00", "mllp:test")
     with _registry() as (url, paths):
         client = serde.registry_client(RegistrySettings(url=url))
-        serializer = serde.avro_serializer(client, "RawMessage")
-        context = SerializationContext("hl7.raw", MessageField.VALUE)
-        record = _raw_record()
-        data = serializer(record, context)
+        schema_id = register_record_schema(client, "hl7.raw", "RawMessage")
+        ingestor = Ingestor(Topics(), ProfileSet(), SchemaIds(raw=schema_id, events=0, dlq=0))
+        data = ingestor.raw_record(received, read_header(raw)).value
         fresh = serde.registry_client(RegistrySettings(url=url))  # nothing cached
+        context = SerializationContext("hl7.raw", MessageField.VALUE)
         back = serde.avro_deserializer(fresh)(data, context)
     assert data[:5] == b"\x00\x00\x00\x00\x01"  # Confluent wire format, schema id 1
     assert back["message_control_id"] == "MSG-1"
-    assert paths == ["POST /subjects/hl7.raw-value/versions", "GET /schemas/ids/1"]
+    assert back["raw"] == raw
+    assert paths == [
+        "PUT /config/hl7.raw-value",
+        "POST /subjects/hl7.raw-value/versions",
+        "GET /schemas/ids/1",
+    ]
 
 
 def test_a_registry_that_never_answers_gives_an_error_not_a_hang():
