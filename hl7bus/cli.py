@@ -144,6 +144,41 @@ def _send(args: argparse.Namespace) -> int:
     return run(args.files, target, sys.stdout, sys.stderr)
 
 
+def _service(args: argparse.Namespace) -> int:
+    from hl7bus.settings import KafkaSettings, RegistrySettings
+
+    kafka, registry = KafkaSettings(), RegistrySettings()
+    if args.service == "timeline":
+        from hl7bus.services.timeline.consumer import main as timeline_main
+        from hl7bus.settings import TimelineSettings
+
+        overrides = {k: v for k, v in (("store", args.store),) if v is not None}
+        if args.metrics_port is not None:
+            overrides["metrics_port"] = args.metrics_port or None
+        return timeline_main(TimelineSettings(**overrides), kafka, registry, rebuild=args.rebuild)
+    if args.service == "web":
+        from hl7bus.services.web.main import main as web_main
+        from hl7bus.settings import WebSettings
+
+        overrides = {
+            k: v
+            for k, v in (("host", args.host), ("port", args.port), ("store", args.store))
+            if v is not None
+        }
+        return web_main(WebSettings(**overrides), kafka, registry)
+    raise Hl7BusError(f"no such service: {args.service}")
+
+
+def _token(args: argparse.Namespace) -> int:
+    from hl7bus.services.web.tokens import Role, create, parse_duration, signing_secret
+    from hl7bus.settings import DevStackSettings, WebSettings
+
+    lifetime = parse_duration(args.expires)
+    secret = signing_secret(WebSettings(), DevStackSettings())
+    print(create(secret, name=args.name, role=Role(args.role), lifetime=lifetime))
+    return 0
+
+
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
     """Shows an option's default after its help, unless it has none or the help says it."""
 
@@ -344,6 +379,78 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds to wait for the connection and for each ACK",
     )
     send.set_defaults(run=_send)
+
+    service = command(
+        "service",
+        "run a service of the bus (timeline, web)",
+        "Run a service until SIGTERM. Its logs are JSON lines on stderr; when it cannot "
+        "start it says why in one of them and exits 1.",
+    )
+    services = service.add_subparsers(dest="service", required=True, metavar="SERVICE")
+    timeline = services.add_parser(
+        "timeline",
+        help="fold clinical.events and clinical.alerts into the timeline store "
+        "(settings: HL7BUS_TIMELINE_*)",
+        description="Keep each patient's timeline, identity and current state in the timeline "
+        "store, as a Kafka consumer group whose offsets are stored with the state.",
+        formatter_class=_Help,
+    )
+    timeline.add_argument(
+        "--store",
+        help="sqlite:///PATH or postgresql://…[?schema=NAME] "
+        "(default: HL7BUS_TIMELINE_STORE, else sqlite:///~/.hl7bus/timeline.db)",
+    )
+    timeline.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="first replay the topics from the beginning into a fresh store while the old "
+        "one keeps serving, then put it in the old one's place and go on",
+    )
+    timeline.add_argument(
+        "--metrics-port",
+        type=int,
+        help="port of /metrics and /healthz; 0 turns them off "
+        "(default: HL7BUS_TIMELINE_METRICS_PORT, else 9466)",
+    )
+    timeline.set_defaults(run=_service, json_logs=True)
+    web = services.add_parser(
+        "web",
+        help="the HTTP front door: the API over the timeline store (settings: HL7BUS_WEB_*)",
+        description="Serve the HTTP API (/api/v1, /docs, /healthz, /metrics) over the "
+        "timeline store; every request but /healthz needs a bearer token "
+        "(`hl7bus token create`), and every read of patient data goes to audit.access.",
+        formatter_class=_Help,
+    )
+    web.add_argument(
+        "--host", help="address to listen on (default: HL7BUS_WEB_HOST, else 127.0.0.1)"
+    )
+    web.add_argument("--port", type=int, help="port (default: HL7BUS_WEB_PORT, else 8400)")
+    web.add_argument(
+        "--store",
+        help="the timeline store's URL, sqlite:///PATH or postgresql://… "
+        "(default: HL7BUS_WEB_STORE, else sqlite:///~/.hl7bus/timeline.db)",
+    )
+    web.set_defaults(run=_service, json_logs=True)
+
+    token = command("token", "make bearer tokens for the web API")
+    token_actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = token_actions.add_parser(
+        "create",
+        help="print a signed token, alone on stdout",
+        description="Print a token signed with HL7BUS_WEB_TOKEN_SECRET (else the local "
+        "stack's secret, made by `hl7bus dev up`), alone on stdout.",
+        formatter_class=_Help,
+    )
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=("clinician", "operator", "service", "admin"),
+        help="clinician (patient data), operator (topics, lag, dead letters), "
+        "service (the read API, for programs), admin (everything)",
+    )
+    create.add_argument("--name", required=True, help="who it is for, as the audit shows it")
+    create.add_argument("--expires", default="8h", help="how long it holds: 90s, 30m, 8h, 7d")
+    token.set_defaults(run=_token)
     return parser
 
 

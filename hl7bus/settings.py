@@ -267,3 +267,78 @@ class FileSettings(_Settings):
     metrics_host: str = "127.0.0.1"
     metrics_port: Port | None = Field(default=None, examples=[9465])
     profiles: list[Path] = Field(default_factory=list, examples=[["profiles/"]])
+
+
+class WebSettings(_Settings):
+    """The web front door: the HTTP API over the timeline store (``HL7BUS_WEB_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HL7BUS_WEB_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: Port = 8400
+    store: str | None = Field(
+        default=None,
+        description="the timeline store's URL (sqlite:///… or postgresql://…); "
+        "unset: the timeline service's default",
+        examples=["sqlite:///var/lib/hl7bus/timeline.db"],
+    )
+    token_secret: SecretStr | None = Field(
+        default=None,
+        description="signs and checks bearer tokens (HMAC-SHA256); unset: the secret that "
+        "`hl7bus dev up` keeps under HL7BUS_DEV_HOME",
+        examples=["a-random-string-of-at-least-32-characters"],
+    )
+    audit_timeout_s: Seconds = Field(
+        default=5.0,
+        description="an access-audit record Kafka has not acknowledged within this stops "
+        "patient data from being served (503) until Kafka has it",
+    )
+    stream_poll_s: Seconds = 0.2
+    stream_heartbeat_s: Seconds = 15.0
+
+    @field_validator("token_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError(
+                "must be at least 32 characters (a random string, e.g. from "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+        return secret
+
+
+class TimelineSettings(_Settings):
+    """The timeline service: a consumer group folding ``clinical.events`` and
+    ``clinical.alerts`` into the timeline store (``HL7BUS_TIMELINE_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HL7BUS_TIMELINE_", frozen=True, extra="ignore")
+
+    store: str = Field(
+        default="sqlite:///~/.hl7bus/timeline.db",
+        description="sqlite:///PATH (~ is the home folder) or postgresql://…[?schema=NAME]",
+        examples=["postgresql://hl7bus@db.example.org/hl7bus?schema=timeline"],
+    )
+    group: str = Field(default="hl7bus-timeline", description="the Kafka consumer group")
+    instance_id: str | None = Field(
+        default=None,
+        description="this instance's static membership of the group (group.instance.id): "
+        "restarted with the same id, it gets its partitions back at once instead of after "
+        "the session timeout; give each instance its own",
+        examples=["timeline-1"],
+    )
+    batch_size: int = Field(
+        default=2000, ge=1, description="records read per poll, stored in one transaction"
+    )
+    poll_timeout_s: Seconds = 0.1
+    summary_cache: int = Field(
+        default=10_000, ge=0, description="patients' summaries kept in memory between batches"
+    )
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Port | None = 9466
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, url: str) -> str:
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must be a sqlite:///PATH or postgresql://… URL")
+        return url

@@ -175,3 +175,21 @@ def new_subject(registry_settings, unique_name) -> Iterator[Callable[[str], str]
 
     yield make
     forget_subjects(registry_settings.url, made)
+
+
+# -- PostgreSQL, for the timeline store (tests/postgres.py) --------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server for this run: ``HL7BUS_TEST_POSTGRES``, else Debian's
+    PostgreSQL started here as an unprivileged user (stopped at the end).  Not installed:
+    the tests that need it fail saying what to install."""
+    from postgres import postgres_server
+
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_server())
+        except RuntimeError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield url

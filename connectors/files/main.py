@@ -12,7 +12,7 @@ from hl7bus.connectors.files.connector import FileConnector
 from hl7bus.connectors.files.delivery import FileDelivery
 from hl7bus.errors import Hl7BusError
 from hl7bus.ingest import setup
-from hl7bus.kafka.clients import BrokerWatch, require_reachable
+from hl7bus.kafka.clients import BrokerWatch, broker_answers
 from hl7bus.kafka.producer import KafkaStore
 from hl7bus.kafka.serde import registry_errors
 from hl7bus.logs import fields
@@ -23,8 +23,10 @@ log = logging.getLogger("hl7bus.files")
 
 
 def main(settings: FileSettings, kafka: KafkaSettings, registry: RegistrySettings) -> int:
-    """Run until SIGTERM; what keeps it from starting (the folder, the registry, Kafka,
-    the metrics port) is an :class:`~hl7bus.errors.Hl7BusError` of one sentence."""
+    """Run until SIGTERM; what keeps it from starting (the folder, the registry, the
+    metrics port) is an :class:`~hl7bus.errors.Hl7BusError` of one sentence.  Without
+    Kafka it starts all the same: files wait in the folder, and ``/healthz`` says 503,
+    until Kafka answers."""
     logs.setup()
     if not settings.directory.is_dir():
         raise Hl7BusError(f"the pickup folder {settings.directory} does not exist")
@@ -32,13 +34,19 @@ def main(settings: FileSettings, kafka: KafkaSettings, registry: RegistrySetting
     connector = f"files:{settings.name}"
     with registry_errors(registry):
         ingestor = setup.ingestor(kafka, registry, settings.profiles)
-    require_reachable(kafka)
+    reachable = broker_answers(kafka, timeout_s=5)
+    if not reachable:
+        log.error(
+            "kafka unreachable: files wait in the folder until it answers",
+            extra=fields(bootstrap_servers=kafka.bootstrap_servers),
+        )
     store = KafkaStore(
         kafka, timeout_s=settings.store_timeout_s, client_id=f"hl7bus-files-{settings.name}"
     )
     metrics = ConnectorMetrics(connector)
+    metrics.set_kafka_reachable(reachable)
     delivery = FileDelivery(ingestor, store, metrics, connector, settings.max_message_bytes)
-    watch = BrokerWatch(kafka, metrics.set_kafka_reachable)
+    watch = BrokerWatch(kafka, metrics.set_kafka_reachable, reachable=reachable)
     watch.start()
     try:
         asyncio.run(run(FileConnector(settings, delivery, metrics), store))

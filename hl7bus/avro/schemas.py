@@ -13,6 +13,7 @@ SCHEMA_FILES: dict[str, str] = {
     "RawMessage": "raw_message.avsc",
     "DeadLetter": "dead_letter.avsc",
     "ClinicalAlert": "clinical_alert.avsc",
+    "AccessAudit": "access_audit.avsc",
 }
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from hl7bus.devstack import artifacts
 from hl7bus.devstack.java import find_java
 from hl7bus.devstack.process import ManagedProcess
+from hl7bus.devstack.secrets import ensure_token_secret
 from hl7bus.errors import DevStackError
 from hl7bus.settings import DevStackSettings
 
@@ -92,6 +93,8 @@ class LocalStack:
 
     def up(self, echo: Echo = print) -> StackStatus:
         s = self.settings
+        # The web API's token secret (`hl7bus token create`, `hl7bus service web`).
+        ensure_token_secret(s)
         before = self.status()
         if before.running:
             echo("The hl7bus dev stack is already running; nothing to do.")

@@ -71,8 +71,7 @@ class BrokerWatch:
     """Whether Kafka is reachable now: a metadata request every ``interval_s`` from a
     thread of its own; ``on_change(reachable)`` is called when the answer changes.
 
-    It starts out reachable: a connector checks that with :func:`require_reachable`
-    before it starts.
+    ``reachable`` is the answer known at start (e.g. from :func:`require_reachable`).
     """
 
     def __init__(
@@ -80,6 +79,7 @@ class BrokerWatch:
         settings: KafkaSettings,
         on_change: Callable[[bool], None],
         *,
+        reachable: bool = True,
         interval_s: float = 2.0,
         timeout_s: float = 5.0,
     ) -> None:
@@ -87,7 +87,7 @@ class BrokerWatch:
         self.on_change = on_change
         self.interval_s = interval_s
         self.timeout_s = timeout_s
-        self.reachable = True
+        self.reachable = reachable
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="kafka-watch", daemon=True)
 

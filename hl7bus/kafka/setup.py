@@ -14,6 +14,7 @@ TOPIC_RECORDS: dict[str, str] = {
     "dlq": "DeadLetter",
     "events": "ClinicalEvent",
     "alerts": "ClinicalAlert",
+    "audit": "AccessAudit",
 }
 
 # A new schema on a bus subject must read every record written with the one before it.

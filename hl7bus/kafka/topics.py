@@ -11,6 +11,7 @@ class Topics:
     dlq: str = "hl7.dlq"
     events: str = "clinical.events"
     alerts: str = "clinical.alerts"
+    audit: str = "audit.access"
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
@@ -20,7 +21,8 @@ class Topics:
             dlq=prefix + base.dlq,
             events=prefix + base.events,
             alerts=prefix + base.alerts,
+            audit=prefix + base.audit,
         )
 
     def all(self) -> tuple[str, ...]:
-        return (self.raw, self.dlq, self.events, self.alerts)
+        return (self.raw, self.dlq, self.events, self.alerts, self.audit)

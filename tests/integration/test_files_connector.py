@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -98,12 +99,16 @@ def wait_for(probe: Callable[[], object], timeout: float, every: float = 0.02) -
     return None
 
 
-def healthy(port: int) -> bool:
+def health(port: int) -> tuple[int, dict] | None:
+    """``/healthz``'s status and answer (503 while Kafka is unreachable); None before it
+    serves."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
-            return json.load(answer)["ok"] is True
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
     except OSError:
-        return False
+        return None
 
 
 @pytest.fixture
@@ -132,7 +137,7 @@ def start_files(bus_topics: BusTopics, tmp_path: Path) -> Iterator[Callable[...,
         )
         running = FilesConnector(process, log, directory=directory, metrics_port=metrics_port)
         started.append(running)
-        up = wait_for(lambda: process.poll() is not None or healthy(metrics_port), 60, 0.1)
+        up = wait_for(lambda: process.poll() is not None or health(metrics_port), 60, 0.1)
         assert up and process.poll() is None, f"connector did not start:\n{running.log_text()}"
         return running
 
@@ -291,6 +296,8 @@ def test_without_kafka_the_file_stays_and_is_sent_again_later(start_files, bus_t
         HL7BUS_FILES_STORE_TIMEOUT_S="1",
         HL7BUS_FILES_RETRY_INITIAL_S="0.5",
     )
+    status, answer = health(nowhere.metrics_port)
+    assert (status, answer["ok"], answer["kafka"]) == (503, False, "unreachable")
     nowhere.drop("waiting.hl7", adt("W-1") + oru("W-2"))
     assert wait_for(lambda: nowhere.log_text().count("file not stored") >= 2, 30), (
         nowhere.log_text()
@@ -298,8 +305,12 @@ def test_without_kafka_the_file_stays_and_is_sent_again_later(start_files, bus_t
     assert (inbox / "waiting.hl7").exists()
     assert not any(any((inbox / folder).iterdir()) for folder in ("done", "error"))
     assert nowhere.stop() == 0
+    entries = [json.loads(line) for line in nowhere.log_text().splitlines() if line.strip()]
+    assert all(isinstance(entry, dict) for entry in entries)  # librdkafka's lines too
+    assert any(e["logger"] == "hl7bus.kafka.librdkafka" for e in entries)
 
     connector = start_files(inbox)
+    assert health(connector.metrics_port)[0] == 200
     assert connector.wait_filed("waiting.hl7").parent.name == "done"
     assert stored_count(bus_topics, bus_topics.topics.raw) == 2
 

@@ -17,6 +17,9 @@ from hl7bus.kafka.setup import TOPIC_RECORDS
 pytestmark = pytest.mark.integration
 
 RELEASED = Path(__file__).resolve().parents[2] / "schemas" / "released"
+# Schemas never released yet: nothing was written with an older version of them.  Once one
+# is released (a copy in schemas/released/), take it off this list.
+UNRELEASED = frozenset({"AccessAudit"})
 
 
 def _released(name: str) -> list[Path]:
@@ -24,7 +27,11 @@ def _released(name: str) -> list[Path]:
     return sorted(RELEASED.glob(f"{stem}.v*.avsc"))
 
 
-@pytest.mark.parametrize("name", sorted(serde.SCHEMA_FILES))
+def test_only_the_listed_schemas_are_unreleased():
+    assert {name for name in serde.SCHEMA_FILES if not _released(name)} == UNRELEASED
+
+
+@pytest.mark.parametrize("name", sorted(set(serde.SCHEMA_FILES) - UNRELEASED))
 def test_current_schema_is_backward_compatible_with_the_last_release(
     name, registry_settings, new_subject
 ):

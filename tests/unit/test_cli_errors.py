@@ -260,8 +260,10 @@ def test_every_option_of_every_command_says_what_it_does_and_its_default() -> No
                 continue
             assert action.help, f"{command} {action.dest}: no help"
             shown = parser._get_formatter()._format_action(action)
-            if action.option_strings and not isinstance(
-                action, argparse._StoreTrueAction | argparse._VersionAction
+            if (
+                action.option_strings
+                and not action.required
+                and not isinstance(action, argparse._StoreTrueAction | argparse._VersionAction)
             ):
                 assert "default" in shown, f"{command}: no default in {shown!r}"
             assert "None" not in shown, f"{command}: {shown!r}"

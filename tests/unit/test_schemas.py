@@ -60,6 +60,22 @@ RECORDS = {
         "changed_by": "dr.nguyen",
         "changed_at": "2026-11-28T10:05:00+01:00",
     },
+    "AccessAudit": {
+        "audit_id": "0f6b3d7e-3c1a-4f5e-9b1d-2a7c9e4d5f60",
+        "user": "dr.nguyen",
+        "role": "clinician",
+        "patient_keys": ["GENHOSP|123", "GENHOSP|456"],
+        "endpoint": "/api/v1/patients/{patient_key}/timeline",
+        "method": "GET",
+        "path": "/api/v1/patients/GENHOSP|123/timeline",
+        "query": {"type": "OBSERVATIONS_REPORTED", "limit": "20"},
+        "accessed_at": "2026-11-28T10:00:00.123+00:00",
+        "client_address": "127.0.0.1:50412",
+        "user_agent": "curl/8.5.0",
+        "status": 200,
+        "error": None,
+        "entries": 20,
+    },
 }
 
 

@@ -1,0 +1,100 @@
+"""The web front door as an ASGI application: :func:`create_app` joins the routers (one per
+resource), the token check, the access audit, the metrics and the error answers.
+
+It is given what it serves from — the settings, an open timeline store, the audit log —
+and opens nothing itself; :mod:`.main` builds those and runs it under uvicorn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import SecretStr
+
+from hl7bus.errors import Hl7BusError
+from hl7bus.services.web import errors, health, patients, stream
+from hl7bus.services.web.audit import AuditLog
+from hl7bus.services.web.metrics import WebMetrics
+from hl7bus.services.web.middleware import FrontDoor
+from hl7bus.services.web.models import ErrorBody
+from hl7bus.settings import WebSettings
+
+DESCRIPTION = """\
+hl7bus's one HTTP front door: each patient's timeline, current state and FHIR R4 bundle,
+and new timeline entries as they are stored.
+
+Every request but `/healthz` carries `Authorization: Bearer <token>`
+(`hl7bus token create --role ROLE --name NAME`); patient data is for the roles
+`clinician`, `service` and `admin`, and every request for it is written to the
+access audit (`audit.access`).  A patient key (`AUTHORITY|ID`) goes in the path as it is
+or percent-encoded (`NORTHWIND%7C12345`).  A refusal is
+`{"error": code, "message": sentence}`.
+"""
+
+
+def create_app(
+    settings: WebSettings,
+    store: Any,
+    audit: AuditLog,
+    *,
+    token_secret: SecretStr | None = None,
+    kafka_reachable: Callable[[], bool] = lambda: True,
+    metrics: WebMetrics | None = None,
+) -> FastAPI:
+    """The application over ``store`` (the timeline store's read API), writing its access
+    records to ``audit``; tokens are checked with ``token_secret`` (default: the
+    settings')."""
+    secret = token_secret or settings.token_secret
+    if secret is None:
+        raise Hl7BusError("the web front door needs a token secret (HL7BUS_WEB_TOKEN_SECRET)")
+    metrics = metrics or WebMetrics()
+    app = FastAPI(
+        title="hl7bus",
+        description=DESCRIPTION,
+        version="1",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.audit = audit
+    app.state.token_secret = secret
+    app.state.kafka_reachable = kafka_reachable
+    app.state.metrics = metrics
+    app.include_router(patients.router)
+    app.include_router(stream.router)
+    app.include_router(health.router)
+    errors.install(app)
+    app.add_middleware(FrontDoor, metrics=metrics, audit=audit)
+    metrics.watch_audit(lambda: audit.backlog)
+    metrics.start_at_zero(
+        (method, route.path)
+        for route in app.routes
+        for method in sorted(getattr(route, "methods", None) or ())
+        if method != "HEAD"
+    )
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The API's description, without FastAPI's 422 answers: a bad parameter is a 400 in the
+    API's error shape."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            operation.get("responses", {}).pop("422", None)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    components["ErrorBody"] = ErrorBody.model_json_schema()
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,93 @@
+"""``hl7bus service web``: the web front door under uvicorn until SIGTERM.
+
+It starts only when Kafka and the registry answer (the access audit needs both), the
+store opens and the port is free; what keeps it from starting is one sentence, exit 1.
+uvicorn's own access log is off: a path names a patient, and logs carry no patient data.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from hl7bus.devstack.secrets import token_secret_file
+from hl7bus.errors import cannot_listen
+from hl7bus.kafka import serde
+from hl7bus.kafka.clients import BrokerWatch, require_reachable
+from hl7bus.kafka.setup import register_record_schema
+from hl7bus.kafka.topics import Topics
+from hl7bus.logs import fields
+from hl7bus.settings import DevStackSettings, KafkaSettings, RegistrySettings, WebSettings
+
+log = logging.getLogger("hl7bus.web")
+
+
+def main(settings: WebSettings, kafka: KafkaSettings, registry: RegistrySettings) -> int:
+    import uvicorn
+
+    from hl7bus.services.timeline.store import open_store
+    from hl7bus.services.web.app import create_app
+    from hl7bus.services.web.audit import AuditLog
+    from hl7bus.services.web.metrics import WebMetrics
+    from hl7bus.services.web.tokens import signing_secret
+
+    dev = DevStackSettings()
+    secret = signing_secret(settings, dev)
+    if settings.token_secret is None:
+        log.info("token secret of the local stack", extra=fields(file=str(token_secret_file(dev))))
+    topics = Topics.with_prefix(kafka.topic_prefix)
+    require_reachable(kafka)
+    with serde.registry_errors(registry):
+        schema_id = register_record_schema(
+            serde.registry_client(registry), topics.audit, "AccessAudit"
+        )
+    listener = _listen(settings.host, settings.port)
+    store = open_store(settings.store) if settings.store else open_store()
+    audit = AuditLog(kafka, topics.audit, schema_id, timeout_s=settings.audit_timeout_s)
+    metrics = WebMetrics()
+    watch = BrokerWatch(kafka, lambda up: metrics.kafka_up.set(1 if up else 0))
+    watch.start()
+    app = create_app(
+        settings,
+        store,
+        audit,
+        token_secret=secret,
+        kafka_reachable=lambda: watch.reachable,
+        metrics=metrics,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+        )
+    )
+    log.info(
+        "listening",
+        extra=fields(url=f"http://{settings.host}:{listener.getsockname()[1]}", store=store.url),
+    )
+    try:
+        server.run(sockets=[listener])
+    finally:
+        audit.close()
+        watch.stop()
+        store.close()
+    return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The API's socket, bound before anything else starts: a busy port is one sentence."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise cannot_listen(exc, "the web API", host, port, "HL7BUS_WEB_PORT or --port") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
