@@ -76,9 +76,10 @@ def _echo(header: Header) -> tuple[str, str, dict[int, str]]:
     """The delimiters for the ACK and the MSH fields it echoes, as received.
 
     The header's own delimiters when they can be written back in an ACK that parses and
-    declare an escape character; else ``|^~\\&``, with the echoed fields escaped for those.  The header is read
-    leniently (it never fails), so it may carry a field separator or encoding characters
-    that no parser accepts: a control character, a digit, a space, a double quote.
+    declare an escape character; else ``|^~\\&``, with the echoed fields escaped for those.
+    The header is read leniently (it never fails), so it may carry a field separator or
+    encoding characters that no parser accepts: a control character, a digit, a space, a
+    double quote.
     Echoing them would make the ACK itself unreadable.
     """
     fields = {n: header.written(n) for n in _ECHOED}
