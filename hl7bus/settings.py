@@ -327,11 +327,14 @@ class TimelineSettings(_Settings):
         examples=["timeline-1"],
     )
     batch_size: int = Field(
-        default=2000, ge=1, description="records read per poll, stored in one transaction"
+        default=5000, ge=1, description="records read per poll, stored in one transaction"
     )
     poll_timeout_s: Seconds = 0.1
     summary_cache: int = Field(
-        default=10_000, ge=0, description="patients' summaries kept in memory between batches"
+        default=2_000,
+        ge=0,
+        description="patients' summaries kept in memory between batches, each with its last "
+        "entries (about 150 KB a patient); a patient not kept is read back from the store",
     )
     metrics_host: str = "127.0.0.1"
     metrics_port: Port | None = 9466

@@ -176,29 +176,38 @@ def summary_from_json(text: str) -> sm.PatientSummary:
 
 
 class FragmentMemo:
-    """The JSON text of parts of summaries, by the identity of the part, for as long as the
-    part lives here (at most ``limit`` parts; then it starts afresh).
+    """The JSON text of parts of summaries, by the identity of the part.
 
     The fold never changes a part once a summary holds it (a changed part is a new object),
-    so a part's text stays true while the part is alive, and the memo keeps it alive."""
+    so a part's text stays true while the part is alive, and the memo keeps it alive.  It
+    keeps what was used since the last :meth:`rotate` and the rotation before (a writer
+    rotates once per batch), at most ``limit`` parts of each."""
 
-    def __init__(self, limit: int = 300_000) -> None:
+    def __init__(self, limit: int = 200_000) -> None:
         self.limit = limit
         self._texts: dict[int, tuple[Any, str]] = {}
+        self._before: dict[int, tuple[Any, str]] = {}
 
     def text(self, value: Any, write: Callable[[Any, FragmentMemo], str]) -> str:
         """The JSON text of ``value``, written by ``write(value, memo)`` once per value."""
-        found = self._texts.get(id(value))
+        key = id(value)
+        found = self._texts.get(key)
         if found is not None and found[0] is value:
             return found[1]
-        text = write(value, self)
+        found = self._before.get(key)
+        text = found[1] if found is not None and found[0] is value else write(value, self)
         if len(self._texts) >= self.limit:
-            self._texts.clear()
-        self._texts[id(value)] = (value, text)
+            self.rotate()
+        self._texts[key] = (value, text)
         return text
+
+    def rotate(self) -> None:
+        """Forget what was not used since the rotation before this one."""
+        self._before, self._texts = self._texts, {}
 
     def clear(self) -> None:
         self._texts.clear()
+        self._before.clear()
 
 
 # Writing JSON text straight from the values, each part through the memo.

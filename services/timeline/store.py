@@ -34,8 +34,14 @@ Reading (what the web API serves)
     ``[(sequence, TimelineEntry), ...]``: entries stored after ``sequence``, in the order
     they were stored (of one patient and the patients linked with it, when given).
     Sequence numbers only grow; ``latest_sequence()`` is the last one stored.
+``resolve(key)``
+    The surviving key of ``key``.
 ``ping()``
-    Raises :class:`~.store_sql.StoreUnavailable` when the database does not answer.
+    Raises :class:`StoreUnavailable` when the database does not answer.
+
+Every call raises :class:`StoreUnavailable` when the database cannot be reached (answer
+503; the next call opens a new connection) and :class:`StoreFailure` when it failed
+otherwise.
 
 Writing (the consumer)
 ----------------------
@@ -140,7 +146,7 @@ class Applied:
     last_sequence: int = 0
 
 
-def open_store(url: str = DEFAULT_URL, *, summary_cache: int = 10_000) -> Store:
+def open_store(url: str = DEFAULT_URL, *, summary_cache: int = 2_000) -> Store:
     """The store at ``url``, created (or upgraded) if need be."""
     store = Store(backend_for(url), summary_cache=summary_cache)
     store.migrate()
@@ -172,7 +178,7 @@ _new_entry = constructor(TimelineEntry)
 class Store:
     """See the module's docstring."""
 
-    def __init__(self, backend: Backend, *, summary_cache: int = 10_000) -> None:
+    def __init__(self, backend: Backend, *, summary_cache: int = 2_000) -> None:
         self.backend = backend
         self._conns = Connections(backend)
         self._sql: dict[str, str] = {}
@@ -298,6 +304,7 @@ class Store:
             cache.move_to_end(key)
         while len(cache) > self._cache_limit:
             cache.popitem(last=False)
+        self._memo.rotate()
 
     def _load_identity(self, conn: Any) -> idn.Identity:
         merged_into: PMap[str, str] = PMap()

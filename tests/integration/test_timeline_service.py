@@ -80,12 +80,12 @@ def start_timeline(
     bus_topics: BusTopics, tmp_path: Path
 ) -> Iterator[Callable[..., TimelineProcess]]:
     """``hl7bus service timeline --store URL [args]`` as a process of its own, in a consumer
-    group of this test; returned once it has partitions assigned (or, with ``ready`` False,
-    once it runs).  Killed after the test."""
+    group of this test, with extra ``HL7BUS_*`` settings as keywords; returned once it has
+    partitions assigned (or, with ``ready`` False, once it runs).  Killed after the test."""
     group = f"{RUN_PREFIX}timeline.{uuid.uuid4().hex[:8]}"
     started: list[TimelineProcess] = []
 
-    def start(url: str, *args: str, ready: bool = True) -> TimelineProcess:
+    def start(url: str, *args: str, ready: bool = True, **settings: str) -> TimelineProcess:
         port = free_port()
         env = {
             **os.environ,
@@ -94,6 +94,7 @@ def start_timeline(
             # A restarted instance takes its partitions back at once (static membership).
             "HL7BUS_TIMELINE_INSTANCE_ID": "timeline-1",
             "HL7BUS_TIMELINE_METRICS_PORT": str(port),
+            **settings,
         }
         log = tmp_path / f"timeline-{len(started)}.log"
         process = subprocess.Popen(
@@ -326,13 +327,15 @@ def test_a_timeline_service_killed_at_random_points_loses_nothing_and_doubles_no
             time.sleep(0.05)
         feed.alerts(alerts)
 
-    service = start_timeline(url)
+    # Small batches: many transactions, so that a kill often lands inside one.
+    small = {"HL7BUS_TIMELINE_BATCH_SIZE": "50"}
+    service = start_timeline(url, **small)
     producing = threading.Thread(target=produce)
     producing.start()
     for _ in range(3):
         time.sleep(rng.uniform(0.3, 2.0))
         service.stop(signal.SIGKILL)
-        service = start_timeline(url, ready=False)
+        service = start_timeline(url, ready=False, **small)
     producing.join(120)
     with open_store(url) as store:
         wait_until_stored(store, len({e.event_id for e in expected}))

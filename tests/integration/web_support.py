@@ -183,6 +183,7 @@ class EventStream:
                 current = Sse()
             elif line.startswith(":"):
                 self.comments.append(line)
+                yield Sse(event=":comment", data=[line])
             else:
                 name, _, value = line.partition(":")
                 value = value.removeprefix(" ")

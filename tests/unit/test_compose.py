@@ -117,15 +117,16 @@ def test_registry_health_check_asks_its_management_port(services):
     assert re.search(r":9000/health/(ready|live)\b", text), text
 
 
+def _healthz_port(key: str) -> bool:
+    """A setting of the port a part serves /healthz on: its metrics port, or the web API's."""
+    return key.startswith("HL7BUS_") and (key.endswith("_METRICS_PORT") or key == "HL7BUS_WEB_PORT")
+
+
 def test_parts_check_healthz_on_their_metrics_port(services):
     parts = {n: s for n, s in services.items() if is_hl7bus_part(s) and n not in one_shot(services)}
-    assert {"mllp", "files"} <= set(parts)
+    assert {"mllp", "files", "timeline", "web"} <= set(parts)
     for name, service in parts.items():
-        ports = [
-            value
-            for key, value in environment(service).items()
-            if key.startswith("HL7BUS_") and key.endswith("_METRICS_PORT")
-        ]
+        ports = [value for key, value in environment(service).items() if _healthz_port(key)]
         assert ports, f"{name} sets no HL7BUS_*_METRICS_PORT, so it serves no /healthz"
         text = healthcheck_text(service)
         assert any(f":{port}/healthz" in text for port in ports), f"{name}: {text}"
@@ -168,3 +169,28 @@ def test_file_inbox_is_a_named_volume_owned_by_the_image_user(compose, services)
         for recursive, paths in owned
         for path in paths.split()
     ), f"the Dockerfile does not give {inbox} to {user}"
+
+
+def test_the_timeline_store_is_postgresql_on_a_named_volume(compose, services):
+    postgres = services["postgres"]
+    data = PurePosixPath("/var/lib/postgresql/data")  # the postgres image's PGDATA
+    assert data in named_volume_mounts(compose, postgres).values()
+    assert "pg_isready" in healthcheck_text(postgres)
+    stores = {
+        name: environment(services[name])[setting]
+        for name, setting in (("timeline", "HL7BUS_TIMELINE_STORE"), ("web", "HL7BUS_WEB_STORE"))
+    }
+    assert len(set(stores.values())) == 1, f"the web reads another store than is written: {stores}"
+    assert all(url.startswith("postgresql://") and "@postgres:" in url for url in stores.values())
+    for name in stores:
+        depends = services[name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy", name
+
+
+def test_web_takes_its_token_secret_from_the_environment(services):
+    env = environment(services["web"])
+    assert env.get("HL7BUS_WEB_TOKEN_SECRET", "").startswith("${HL7BUS_WEB_TOKEN_SECRET"), (
+        "never a secret written into the file"
+    )
+    assert env.get("HL7BUS_WEB_HOST") == "0.0.0.0"
+    assert "127.0.0.1:8400:8400" in services["web"]["ports"]
