@@ -829,7 +829,7 @@ def decode_cursor(cursor: str) -> OrderKey:
         raise InvalidCursor("the cursor is not one this timeline handed out") from None
     if (
         version != _CURSOR_VERSION
-        or not all(type(v) is int for v in (occurred, recorded))
+        or not all(type(v) is int and -(2**63) <= v < 2**63 for v in (occurred, recorded))
         or not isinstance(event_id, str)
     ):
         raise InvalidCursor("the cursor is not one this timeline handed out")

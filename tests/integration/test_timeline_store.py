@@ -19,11 +19,13 @@ from hl7bus.services.timeline import summary as sm
 from hl7bus.services.timeline.entries import Entry, event_entry
 from hl7bus.services.timeline.fhir import bundle
 from hl7bus.services.timeline.identity import Outcome, Refusal
+from hl7bus.services.timeline.order import OrderKey
 from hl7bus.services.timeline.store import (
     InvalidCursor,
     OffsetsMoved,
     QueryError,
     Store,
+    encode_cursor,
     open_store,
 )
 
@@ -264,7 +266,10 @@ def test_a_bad_cursor_time_or_limit_is_a_query_error(store: Store) -> None:
     )
     _, cursor = store.timeline("MRN|Q", limit=1)
     assert cursor is not None
-    for bad in ["", "not a cursor", cursor[:-3], cursor + "x!", "eyJhIjoxfQ", "WzIsMSwxLCJ4Il0"]:
+    beyond_64_bits = encode_cursor(OrderKey(2**63, 0, "x"))  # both databases refuse alike
+    bad_cursors = ["", "not a cursor", cursor[:-3], cursor + "x!", "eyJhIjoxfQ"]
+    bad_cursors += ["WzIsMSwxLCJ4Il0", beyond_64_bits]
+    for bad in bad_cursors:
         with pytest.raises(InvalidCursor):
             store.timeline("MRN|Q", cursor=bad or "=")
     assert issubclass(InvalidCursor, ValueError)
