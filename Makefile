@@ -1,6 +1,7 @@
 # hl7bus: the two commands of the README, and their parts.
-#   make run   set up; start Kafka, the schema registry and the MLLP connector on loopback;
-#              play the sample feed and show what landed
+#   make run   set up; start Kafka, the schema registry, the MLLP connector, the timeline
+#              service and the web front door on loopback; play the sample feed and show what
+#              landed, a patient's timeline through the API, and a token and a curl line for it
 #   make test  set up, run every test but the corpus's, on the project's own messages;
 #              needs nothing beside the clone (starts the local stack when none is given)
 #   make test-corpus  the acceptance suite: the tests marked `corpus`, over the public

@@ -66,10 +66,12 @@ import http.client
 import importlib.util
 import io
 import json
+import math
 import multiprocessing
 import os
 import pathlib
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -575,12 +577,9 @@ def query_latencies(
     started = clock()
     n = 0
     try:
-        while True:
-            due = started + n / rate
-            if due - started >= seconds:
-                break
-            pause = due - clock()
-            if pause > 0:
+        while clock() - started < seconds:
+            pause = started + n / rate - clock()
+            if pause > 0:  # else it is late for its slot (the last query was slow): at once
                 time.sleep(pause)
             t0 = clock()
             entries, _cursor = store.timeline(HEAVY, limit=100)
@@ -660,7 +659,12 @@ class Message:
 
 def mllp_messages(tag: str, count: int) -> list[Message]:
     """``count`` copies of the project's own messages that translate into events, each
-    with MSH-10 ``<tag><n>``, and the ids of the events each will give."""
+    with MSH-10 ``<tag><n>``, and the ids of the events each will give.
+
+    The messages are sent round after round; each round is about patients of its own (every
+    patient identifier the message carries, PID-3 and MRG-1, gets ``-<tag>-<round>``), so a
+    patient's messages come in the order the samples tell their story, as a live feed
+    sends them, rather than the same patients' same clinical times over and over."""
     from hl7bus.errors import MessageError
     from hl7bus.hl7 import split_messages
     from hl7bus.hl7.header import control_id_bounds
@@ -678,18 +682,54 @@ def mllp_messages(tag: str, count: int) -> list[Message]:
                 continue
             head, tail = raw[: bounds[0]], raw[bounds[1] :]
             try:
-                if translate(head + b"PROBE" + tail, profiles).events:
-                    templates.append((head, tail))
+                events = translate(head + b"PROBE" + tail, profiles).events
+                values = _identifiers(events)
+                probe = translate(_renamed(head + b"PROBE" + tail, values, b"-Z"), profiles)
             except MessageError:
                 continue
+            if events and _all_renamed(probe.events, "-Z"):
+                templates.append((head, tail, values))
     found = []
     for n in range(count):
-        head, tail = templates[n % len(templates)]
+        head, tail, values = templates[n % len(templates)]
         control_id = f"{tag}{n:06d}".encode()
-        wire = head + control_id + tail
+        suffix = f"-{tag}-{n // len(templates)}".encode()
+        wire = _renamed(head + control_id + tail, values, suffix)
         ids = [e.event_id for e in translate(wire, profiles).events]
         found.append(Message(wire, control_id, ids))
     return found
+
+
+def _identifiers(events) -> list[bytes]:
+    """The patient identifier values the events name (PID-3, MRG-1), longest first."""
+    values = set()
+    for event in events:
+        values.update(i.value for i in event.patient.identifiers)
+        if event.payload.merge is not None:
+            values.update(i.value for i in event.payload.merge.prior_identifiers)
+    return sorted((v.encode() for v in values if v), key=len, reverse=True)
+
+
+def _renamed(raw: bytes, values: list[bytes], suffix: bytes) -> bytes:
+    """``raw`` with ``suffix`` after each of ``values`` standing alone (not inside a longer
+    word) in the segments after MSH."""
+    end = re.search(rb"[\r\n]", raw)
+    cut = end.start() if end else len(raw)
+    body = raw[cut:]
+    for value in values:
+        alone = re.compile(rb"(?<![A-Za-z0-9])" + re.escape(value) + rb"(?![A-Za-z0-9])")
+        body = alone.sub(lambda _m, v=value: v + suffix, body)
+    return raw[:cut] + body
+
+
+def _all_renamed(events, suffix: str) -> bool:
+    for event in events:
+        keys = [event.patient.key]
+        if event.payload.merge is not None:
+            keys.append(event.payload.merge.prior_patient_key)
+        if not all(k is None or k.endswith(suffix) for k in keys):
+            return False
+    return True
 
 
 async def _send_steadily(
@@ -807,7 +847,9 @@ def main() -> None:
     parser.add_argument(
         "--ingest-rate", type=float, default=1000.0, help="events/s fed during the queries"
     )
-    parser.add_argument("--query-rate", type=float, default=50.0, help="timeline queries/s")
+    parser.add_argument(
+        "--query-rate", type=float, default=20.0, help="timeline queries/s (each way)"
+    )
     parser.add_argument("--mllp-rate", type=float, default=50.0, help="MLLP messages/s")
     parser.add_argument("--partitions", type=int, default=3)
     args = parser.parse_args()
@@ -855,7 +897,7 @@ def main() -> None:
     )
 
     # The events: the fill, the heavy patient's, and what the steady producer sends.
-    per_store = int(args.ingest_rate * (args.seconds + 5))
+    per_store = int(args.ingest_rate * (args.seconds + 20))  # enough for a slow start
     records = mix(args.events + per_store * len(stores), args.patients)
     fill = encode_records(records[: args.events], schema_id)
     heavy = encode_records(heavy_patient(mix(HEAVY_EVENTS + 10, 1, seed=11)), schema_id)
@@ -898,10 +940,15 @@ def main() -> None:
     for backend in stores:
         results[backend] = {"ingest": ingest(run, backend, urls[backend], args.events, broker)}
         r = results[backend]["ingest"]
+        after = (
+            "all in it"
+            if math.isnan(r["after_first"])
+            else f"{r['after_first']:,.0f} events/s after it"
+        )
         print(
             f"{backend}: {r['rate']:,.0f} events/s ({args.events:,} in {r['seconds']:.2f} s from "
-            f"partitions assigned; first batch stored after {r['first_batch_s']:.2f} s, "
-            f"{r['after_first']:,.0f} events/s after it), service {r['cpu']:.0f}% CPU, Kafka "
+            f"partitions assigned; first batch stored after {r['first_batch_s']:.2f} s, {after}), "
+            f"service {r['cpu']:.0f}% CPU, Kafka "
             f"{r['kafka_cpu']:.0f}%, {r['entries']:,} entries, load {r['load']:.2f}",
             flush=True,
         )

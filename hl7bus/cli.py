@@ -218,17 +218,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = command(
         "dev",
-        "run a local Kafka and schema registry on loopback (no Docker needed)",
-        "Run Apache Kafka, the schema registry and the sample hospital's MLLP connector on "
-        "loopback, for development. Settings: HL7BUS_DEV_* (ports, HL7BUS_DEV_HOME for the "
-        "cache, data and logs).",
+        "run a local Kafka, schema registry, MLLP connector and services on loopback "
+        "(no Docker needed)",
+        "Run Apache Kafka, the schema registry, the sample hospital's MLLP connector, the "
+        "timeline service and the web front door on loopback, for development. Settings: "
+        "HL7BUS_DEV_* (ports, HL7BUS_DEV_HOME for the cache, data and logs).",
     )
     actions = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, help in (
         (
             "up",
-            "fetch Kafka and the registry (once), start them and the MLLP connector, "
-            "create the topics and register the schemas",
+            "fetch Kafka and the registry (once), start them, the MLLP connector, the "
+            "timeline service and the web front door, create the topics and register the "
+            "schemas",
         ),
         ("down", "stop what `dev up` started, cleanly; data and logs stay"),
         ("status", "show what runs where; exit 3 when something is stopped"),

@@ -117,6 +117,15 @@ class ConnectorMetrics:
         """The dead-letter counter of one error code."""
         return self.rejected.labels(connector=self.connector, error=code.label)
 
+    def dead_lettered(self, code: ErrorCode) -> None:
+        """One message went to the dead-letter topic with ``code``: counted by its error,
+        and as oversized or as an internal error when it is one."""
+        self.rejected_for(code).inc()
+        if code is ErrorCode.MESSAGE_TOO_LARGE:
+            self.label(self.oversized).inc()
+        elif code is ErrorCode.INTERNAL:
+            self.label(self.internal_errors).inc()
+
     def set_kafka_reachable(self, reachable: bool) -> None:
         """Kafka became reachable or unreachable (``BrokerWatch`` of hl7bus.kafka.clients)."""
         self._kafka_reachable = reachable

@@ -160,7 +160,8 @@ class RegistrySettings(_Settings):
 
 
 class DevStackSettings(_Settings):
-    """The local Kafka and registry that ``hl7bus dev up`` runs on loopback (``HL7BUS_DEV_*``)."""
+    """The local stack that ``hl7bus dev up`` runs on loopback (``HL7BUS_DEV_*``): Kafka, the
+    registry, the sample MLLP connector, the timeline service and the web front door."""
 
     model_config = SettingsConfigDict(env_prefix="HL7BUS_DEV_", frozen=True, extra="ignore")
 
@@ -172,6 +173,8 @@ class DevStackSettings(_Settings):
     registry_management_port: Port = 9081
     mllp_port: Port = 2575
     mllp_metrics_port: Port = 9464
+    timeline_metrics_port: Port = 9466
+    web_port: Port = 8400
     kafka_version: str = "4.1.1"
     log4j_version: str = "2.25.3"
     slf4j_version: str = "2.0.17"
@@ -202,6 +205,15 @@ class DevStackSettings(_Settings):
     @property
     def registry_url(self) -> str:
         return f"http://{self.host}:{self.registry_port}/apis/ccompat/v7"
+
+    @property
+    def timeline_store(self) -> str:
+        """The timeline store of the local stack, beside its data and logs."""
+        return f"sqlite:///{self.state_dir / 'timeline.db'}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.host}:{self.web_port}"
 
 
 class MllpSettings(_Settings):

@@ -2,8 +2,8 @@
 
 1. from the environment, when ``HL7BUS_TEST_BOOTSTRAP`` and ``HL7BUS_TEST_REGISTRY`` are set;
 2. else from testcontainers, when a Docker engine answers;
-3. else the local stack of ``hl7bus dev up`` (started here when it is not running, and
-   stopped again at the end if this run started it).
+3. else the local stack of ``hl7bus dev up`` (its parts that are not running started
+   here, and stopped again at the end: only those).
 
 No broker is a loud failure, never a skip.  Tests marked ``corpus`` read the public HL7 sample
 corpus in place (``../shared/corpus``, or ``HL7BUS_CORPUS``); when any of them is selected
@@ -105,12 +105,7 @@ def _endpoints() -> Iterator[BusEndpoints]:
 
     stack = LocalStack(DevStackSettings())
     before = stack.status()
-    already = {
-        "kafka": before.kafka_pid,
-        "registry": before.registry_pid,
-        "mllp": before.connector_pid,
-    }
-    started_here = frozenset(role for role, pid in already.items() if pid is None)
+    started_here = frozenset(role for role, pid in before.pids.items() if pid is None)
     try:
         status = stack.up(echo=lambda line: print(f"[dev stack] {line}"))
     except Exception as exc:

@@ -69,12 +69,8 @@ class FileDelivery:
         if error is None:
             self.metrics.label(self.metrics.events).inc(delivered.events)
             return MessageResult(index, header.control_id, Outcome.TRANSLATED, delivered.events)
-        if error.code is ErrorCode.MESSAGE_TOO_LARGE:
-            self.metrics.label(self.metrics.oversized).inc()
-        self.metrics.rejected_for(error.code).inc()
+        self.metrics.dead_lettered(error.code)
         internal = error.code is ErrorCode.INTERNAL
-        if internal:
-            self.metrics.label(self.metrics.internal_errors).inc()
         log.log(
             logging.ERROR if internal else logging.INFO,
             "message failed with an internal error" if internal else "message rejected",
@@ -96,8 +92,7 @@ class FileDelivery:
         delivered = await too_large_message(
             self.ingestor, self.store, received, header, size, limit
         )
-        self.metrics.label(self.metrics.oversized).inc()
-        self.metrics.rejected_for(ErrorCode.MESSAGE_TOO_LARGE).inc()
+        self.metrics.dead_lettered(ErrorCode.MESSAGE_TOO_LARGE)
         log.warning(
             "message over the size limit",
             extra=fields(

@@ -249,7 +249,7 @@ class MllpServer:
                     found.size,
                     self.settings.max_message_bytes,
                 )
-                self.metrics.label(self.metrics.oversized).inc()
+                self.metrics.dead_lettered(ErrorCode.MESSAGE_TOO_LARGE)
                 log.warning(
                     "message over the size limit",
                     extra=fields(peer=peer, size=found.size, control_id=header.control_id),
@@ -293,17 +293,15 @@ class MllpServer:
         error = delivered.error
         if error is None:
             self.metrics.label(self.metrics.events).inc(delivered.events)
-        elif error.code is ErrorCode.MESSAGE_TOO_LARGE:
-            self.metrics.label(self.metrics.oversized).inc()
+            return
+        self.metrics.dead_lettered(error.code)
+        if error.code is ErrorCode.MESSAGE_TOO_LARGE:
             log.warning(
                 "message over Kafka's record size limit",
                 extra=fields(peer=peer, size=size, control_id=header.control_id),
             )
         else:
-            self.metrics.rejected_for(error.code).inc()
             internal = error.code is ErrorCode.INTERNAL
-            if internal:
-                self.metrics.label(self.metrics.internal_errors).inc()
             log.log(
                 logging.ERROR if internal else logging.INFO,
                 "message failed with an internal error" if internal else "message rejected",

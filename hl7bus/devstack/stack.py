@@ -1,5 +1,6 @@
 """The local stack of ``hl7bus dev``: one Apache Kafka node (KRaft, broker and controller in
-one process) and Apicurio Registry storing its schemas in that Kafka, both on loopback.
+one process), Apicurio Registry storing its schemas in that Kafka, the sample hospital's MLLP
+connector, the timeline service and the web front door over its store, all on loopback.
 
 Everything lives under ``settings.home``: ``cache/`` for the jars, ``dev/`` for data,
 logs and pid files.  Nothing is started until every check has passed, and a failure
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import base64
 import importlib.resources
+import json
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from hl7bus.devstack import artifacts
 from hl7bus.devstack.java import find_java
-from hl7bus.devstack.process import ManagedProcess
+from hl7bus.devstack.process import EXIT_STATUS, ManagedProcess
 from hl7bus.devstack.secrets import ensure_token_secret
 from hl7bus.errors import DevStackError
 from hl7bus.settings import DevStackSettings
@@ -39,15 +42,32 @@ class StackStatus:
     kafka_pid: int | None
     registry_pid: int | None
     connector_pid: int | None
+    timeline_pid: int | None
+    web_pid: int | None
     bootstrap_servers: str
     registry_url: str
     mllp: str
     metrics_url: str
+    timeline_store: str
+    timeline_metrics_url: str
+    web_url: str
     home: Path
 
     @property
+    def pids(self) -> dict[str, int | None]:
+        """Each part's pid (None when it is stopped), by its role: what ``down(only=...)``
+        takes."""
+        return {
+            "kafka": self.kafka_pid,
+            "registry": self.registry_pid,
+            "mllp": self.connector_pid,
+            "timeline": self.timeline_pid,
+            "web": self.web_pid,
+        }
+
+    @property
     def running(self) -> bool:
-        return None not in (self.kafka_pid, self.registry_pid, self.connector_pid)
+        return None not in self.pids.values()
 
     def describe(self) -> str:
         def state(pid: int | None) -> str:
@@ -57,12 +77,16 @@ class StackStatus:
             f"Kafka     {state(self.kafka_pid):<22} bootstrap {self.bootstrap_servers}\n"
             f"Registry  {state(self.registry_pid):<22} {self.registry_url}\n"
             f"MLLP      {state(self.connector_pid):<22} {self.mllp}  (metrics {self.metrics_url})\n"
+            f"Timeline  {state(self.timeline_pid):<22} store {self.timeline_store}  "
+            f"(metrics {self.timeline_metrics_url})\n"
+            f"Web       {state(self.web_pid):<22} {self.web_url}/api/v1  "
+            f"(described at {self.web_url}/docs)\n"
             f"Data and logs in {self.home / 'dev'}"
         )
 
 
 class LocalStack:
-    """Start, stop and inspect the local Kafka and registry."""
+    """Start, stop and inspect the local stack."""
 
     def __init__(self, settings: DevStackSettings) -> None:
         self.settings = settings
@@ -73,6 +97,13 @@ class LocalStack:
         self.connector = ManagedProcess(
             "mllp", run / "mllp.pid", logs / "mllp.log", marker="dev-mllp"
         )
+        # Python's -X options take any name: the role's mark, as the JVMs' -D property is.
+        self.timeline = ManagedProcess(
+            "timeline", run / "timeline.pid", logs / "timeline.log", marker=_python_mark("timeline")
+        )
+        self.web = ManagedProcess(
+            "web", run / "web.pid", logs / "web.log", marker=_python_mark("web")
+        )
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -82,10 +113,15 @@ class LocalStack:
             kafka_pid=self.kafka.pid(),
             registry_pid=self.registry.pid(),
             connector_pid=self.connector.pid(),
+            timeline_pid=self.timeline.pid(),
+            web_pid=self.web.pid(),
             bootstrap_servers=s.bootstrap_servers,
             registry_url=s.registry_url,
             mllp=f"mllp://{s.host}:{s.mllp_port}",
             metrics_url=f"http://{s.host}:{s.mllp_metrics_port}/metrics",
+            timeline_store=s.timeline_store,
+            timeline_metrics_url=f"http://{s.host}:{s.timeline_metrics_port}/metrics",
+            web_url=s.web_url,
             home=s.home,
         )
 
@@ -103,6 +139,8 @@ class LocalStack:
         start_kafka = before.kafka_pid is None
         start_registry = before.registry_pid is None
         start_connector = before.connector_pid is None
+        start_timeline = before.timeline_pid is None
+        start_web = before.web_pid is None
 
         # Every check before anything starts.
         kafka_java = find_java(
@@ -133,6 +171,10 @@ class LocalStack:
                 (s.mllp_port, "HL7BUS_DEV_MLLP_PORT"),
                 (s.mllp_metrics_port, "HL7BUS_DEV_MLLP_METRICS_PORT"),
             ]
+        if start_timeline:
+            ports.append((s.timeline_metrics_port, "HL7BUS_DEV_TIMELINE_METRICS_PORT"))
+        if start_web:
+            ports.append((s.web_port, "HL7BUS_DEV_WEB_PORT"))
         for port, setting in ports:
             _require_free_port(s.host, port, setting)
         t0 = time.monotonic()
@@ -174,9 +216,10 @@ class LocalStack:
                     f"Apicurio Registry {s.registry_version} ready at {s.registry_url} "
                     f"in {time.monotonic() - t0:.1f} s"
                 )
+            if start_connector or start_timeline or start_web:
+                self._prepare_bus()
             if start_connector:
                 t0 = time.monotonic()
-                self._prepare_bus()
                 self._start_connector()
                 started.append(self.connector)
                 self._wait_for_connector()
@@ -184,6 +227,26 @@ class LocalStack:
                     f"MLLP connector ready at {s.host}:{s.mllp_port} "
                     f"in {time.monotonic() - t0:.1f} s"
                 )
+            if start_timeline:
+                t0, log_from = time.monotonic(), _log_size(self.timeline)
+                self._start_timeline()
+                started.append(self.timeline)
+                _wait_for_health(
+                    self.timeline,
+                    "The timeline service",
+                    f"http://{s.host}:{s.timeline_metrics_port}/healthz",
+                    log_from,
+                )
+                echo(
+                    f"Timeline service ready (store {s.timeline_store}) "
+                    f"in {time.monotonic() - t0:.1f} s"
+                )
+            if start_web:
+                t0, log_from = time.monotonic(), _log_size(self.web)
+                self._start_web()
+                started.append(self.web)
+                _wait_for_health(self.web, "The web front door", f"{s.web_url}/healthz", log_from)
+                echo(f"Web front door ready at {s.web_url} in {time.monotonic() - t0:.1f} s")
         except BaseException:
             for proc in reversed(started):
                 proc.stop(timeout_s=15)
@@ -287,11 +350,8 @@ class LocalStack:
             echo=lambda _line: None,
         )
 
-    def _start_connector(self) -> None:
-        import sys
-
-        from hl7bus.commands.demo import sample_profiles
-
+    def _bus_env(self) -> dict[str, str]:
+        """The environment of a part of the bus: this stack's Kafka, registry and home."""
         s = self.settings
         env = dict(os.environ)
         env.update(
@@ -299,6 +359,18 @@ class LocalStack:
                 "HL7BUS_KAFKA_BOOTSTRAP_SERVERS": s.bootstrap_servers,
                 "HL7BUS_KAFKA_TOPIC_PREFIX": "",
                 "HL7BUS_REGISTRY_URL": s.registry_url,
+                "HL7BUS_DEV_HOME": str(s.home),
+            }
+        )
+        return env
+
+    def _start_connector(self) -> None:
+        from hl7bus.commands.demo import sample_profiles
+
+        s = self.settings
+        env = self._bus_env()
+        env.update(
+            {
                 "HL7BUS_MLLP_HOST": s.host,
                 "HL7BUS_MLLP_PORT": str(s.mllp_port),
                 "HL7BUS_MLLP_METRICS_HOST": s.host,
@@ -322,6 +394,52 @@ class LocalStack:
             info={"port": s.mllp_port},
         )
 
+    def _start_timeline(self) -> None:
+        s = self.settings
+        env = self._bus_env()
+        env["HL7BUS_TIMELINE_METRICS_HOST"] = s.host
+        self.timeline.start(
+            [
+                sys.executable,
+                "-X",
+                self.timeline.tag,
+                "-m",
+                "hl7bus.cli",
+                "service",
+                "timeline",
+                "--store",
+                s.timeline_store,
+                "--metrics-port",
+                str(s.timeline_metrics_port),
+            ],
+            env=env,
+            cwd=s.state_dir,
+            info={"store": s.timeline_store, "metrics_port": s.timeline_metrics_port},
+        )
+
+    def _start_web(self) -> None:
+        s = self.settings
+        self.web.start(
+            [
+                sys.executable,
+                "-X",
+                self.web.tag,
+                "-m",
+                "hl7bus.cli",
+                "service",
+                "web",
+                "--store",
+                s.timeline_store,
+                "--host",
+                s.host,
+                "--port",
+                str(s.web_port),
+            ],
+            env=self._bus_env(),
+            cwd=s.state_dir,
+            info={"url": s.web_url},
+        )
+
     def _wait_for_connector(self) -> None:
         s = self.settings
         deadline = time.monotonic() + 60
@@ -341,9 +459,10 @@ class LocalStack:
     # -- down ---------------------------------------------------------------------------------
 
     def down(self, echo: Echo = print, *, only: frozenset[str] | None = None) -> None:
-        """Stop the stack (or only the parts whose roles are given: kafka, registry, mllp)."""
+        """Stop the stack (or only the parts whose roles are given: kafka, registry, mllp,
+        timeline, web), in the reverse order of ``up``."""
         stopped = False
-        for proc in (self.connector, self.registry, self.kafka):
+        for proc in (self.web, self.timeline, self.connector, self.registry, self.kafka):
             if only is not None and proc.role not in only:
                 continue
             t0 = time.monotonic()
@@ -419,6 +538,64 @@ def wait_for_registry(proc: ManagedProcess, url: str, timeout_s: float) -> None:
     raise DevStackError(
         f"Apicurio Registry did not serve within {timeout_s:.0f} s; see {proc.log_file}."
     )
+
+
+SERVICE_START_TIMEOUT_S = 60.0
+
+
+def _wait_for_health(proc: ManagedProcess, what: str, url: str, log_from: int) -> None:
+    """Wait until a Python part of the stack answers ``/healthz`` with 200, or fail with the
+    reason it gave when it stopped (in its log after ``log_from``)."""
+    deadline = time.monotonic() + SERVICE_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.exited():
+            raise DevStackError(
+                f"{what} stopped during start-up ({_last_words(proc, log_from)}; "
+                f"full log: {proc.log_file})."
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):  # not listening yet, or 503 for now
+            pass
+        time.sleep(0.2)
+    raise DevStackError(
+        f"{what} did not answer {url} within {SERVICE_START_TIMEOUT_S:.0f} s; see {proc.log_file}."
+    )
+
+
+def _log_size(proc: ManagedProcess) -> int:
+    try:
+        return proc.log_file.stat().st_size
+    except OSError:
+        return 0
+
+
+def _last_words(proc: ManagedProcess, log_from: int) -> str:
+    """Why a Python part stopped: the message of the last error line it logged since
+    ``log_from`` (its logs are JSON lines), else the end of its log."""
+    try:
+        with proc.log_file.open("rb") as log:
+            log.seek(log_from)
+            lines = log.read().decode(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("level") in ("error", "critical"):
+            info = proc.info() or {}
+            code = EXIT_STATUS.get(int(info.get("pid", -1)))
+            status = f"exit status {code}: " if code is not None else ""
+            return status + str(entry.get("msg", ""))[:400]
+    return proc.log_tail()
+
+
+def _python_mark(role: str) -> str:
+    return f"hl7bus.dev.role={role}"
 
 
 def _server_properties(s: DevStackSettings, data: Path) -> str:

@@ -11,17 +11,18 @@ from typing import Any
 
 from hl7bus.events import model
 
-# Python names that differ from the record's field names.
-_RENAMED = {"patient_class": "class"}
+RENAMED = {"patient_class": "class"}
+"""The model's attribute names that differ from the record's field names."""
 
 
 @cache
 def _fields(cls: type) -> tuple[tuple[str, str], ...]:
-    return tuple((f.name, _RENAMED.get(f.name, f.name)) for f in dataclasses.fields(cls))
+    return tuple((f.name, RENAMED.get(f.name, f.name)) for f in dataclasses.fields(cls))
 
 
-def _kind(hint: Any) -> tuple[str, type | None]:
-    """How a field converts: plain, enum, one value object, several, a list or a map."""
+def field_kind(hint: Any) -> tuple[str, type | None]:
+    """How a field of the model converts, from its type hint: ``plain``, ``enum`` (with the
+    enum), ``one`` value object or ``many`` (with its class), a ``list`` or a ``map``."""
     import types
     import typing
 
@@ -35,7 +36,7 @@ def _kind(hint: Any) -> tuple[str, type | None]:
     if origin is dict:
         return "map", None
     if isinstance(hint, type) and issubclass(hint, Enum):
-        return "enum", None
+        return "enum", hint
     if dataclasses.is_dataclass(hint):
         return "one", hint
     return "plain", None
@@ -47,7 +48,7 @@ def _converter(cls: type) -> Any:
     hints = _hints(cls)
     lines, env = [], {}
     for name, out in _fields(cls):
-        kind, inner = _kind(hints[name])
+        kind, inner = field_kind(hints[name])
         if kind == "plain":
             expr = f"o.{name}"
         elif kind == "enum":
@@ -123,10 +124,10 @@ def _writer() -> Any:
     """The event's encoder, reading the model's attributes directly (no record dict)."""
     import json
 
+    from hl7bus.avro.schemas import schema_text
     from hl7bus.avro.writer import compile_object_writer
-    from hl7bus.kafka.serde import schema_text
 
-    attributes = {out: name for name, out in _RENAMED.items()}
+    attributes = {out: name for name, out in RENAMED.items()}
     return compile_object_writer(json.loads(schema_text("ClinicalEvent")), attributes)
 
 
@@ -139,7 +140,7 @@ def encode(event: model.ClinicalEvent) -> bytes:
 def decode(data: bytes) -> model.ClinicalEvent:
     import fastavro
 
-    from hl7bus.kafka.serde import parsed_schema
+    from hl7bus.avro.schemas import parsed_schema
 
     schema = parsed_schema("ClinicalEvent")
     return from_record(fastavro.schemaless_reader(io.BytesIO(data), schema, schema))

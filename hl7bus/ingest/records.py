@@ -11,18 +11,20 @@ import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hl7bus.avro.schemas import schema_text
 from hl7bus.avro.writer import compile_writer
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.model import ClinicalEvent
 from hl7bus.events.records import encode as encode_event
 from hl7bus.hl7.header import PREFIX_KEPT, Header
-from hl7bus.kafka.serde import schema_text
-from hl7bus.kafka.topics import Topics
 from hl7bus.mapping.context import MAPPING_VERSION, Receipt
 from hl7bus.mapping.profiles import ProfileSet
 from hl7bus.mapping.router import translate
+
+if TYPE_CHECKING:
+    from hl7bus.kafka.topics import Topics
 
 
 @dataclass(frozen=True, slots=True)

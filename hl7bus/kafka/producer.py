@@ -54,7 +54,6 @@ class KafkaStore:
         self._producer = Producer(config)
         self.timeout_s = timeout_s
         self._running = True
-        self._loop: asyncio.AbstractEventLoop | None = None
         # (loop, settle, args) of each delivery report served and not yet handed over
         self._reports: deque[tuple[asyncio.AbstractEventLoop, Any, tuple]] = deque()
         self._poller = threading.Thread(target=self._poll, name="kafka-delivery", daemon=True)

@@ -21,7 +21,6 @@ import contextlib
 import ssl
 import time
 from collections import deque
-from types import TracebackType
 
 from hl7bus.mllp.framing import MllpDecoder, frame
 
@@ -154,10 +153,5 @@ class MllpClient:
     async def __aenter__(self) -> MllpClient:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_exc: object) -> None:
         await self.close()

@@ -10,5 +10,12 @@ the web routes are built on these modules:
 - :mod:`.identity` — identity as state: ``apply(identity, entry) -> (identity, decision)``,
   ``resolve``, ``group``, ``linked``, ``find``;
 - :mod:`.summary` — :class:`~.summary.PatientSummary` and its fold, ``fold(entries)`` and
-  ``apply(summary, entry)``.
+  ``apply(summary, entry)`` (late entries included); its values are :mod:`.summary_model`'s,
+  what each entry changes :mod:`.summary_changes`;
+- :mod:`.codec` — a summary as JSON and back, as the store keeps it;
+- :mod:`.fhir` — a patient's events as a FHIR R4 bundle, with :mod:`.fhir_datatypes` (FHIR's
+  data types from the events' values) and :mod:`.fhir_codes` (the code tables).
+
+The I/O: :mod:`.store` and :mod:`.store_sql` (SQLite, PostgreSQL), :mod:`.consumer` (the
+consumer group), :mod:`.rebuild`.
 """

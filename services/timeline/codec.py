@@ -20,20 +20,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
 from enum import Enum
 from functools import cache, lru_cache
-from typing import Any, Final
+from typing import Any
 
 from hl7bus.events import model
 from hl7bus.events.alerts import ClinicalAlert, alert_from_record, alert_to_record
+from hl7bus.events.records import RENAMED
 from hl7bus.services.timeline import summary as sm
 from hl7bus.services.timeline.order import OrderKey
 from hl7bus.services.timeline.parts import builder, constructor
 
-_RENAMED: Final = {"patient_class": "class"}  # as in the event records
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 Encode = Callable[[Any], Any]
@@ -46,8 +47,7 @@ def _written(cls: type) -> list[dataclasses.Field]:
 
 
 def _hints(cls: type) -> dict[str, Any]:
-    module = vars(sm) if cls.__module__ == sm.__name__ else vars(model)
-    return typing.get_type_hints(cls, module)
+    return typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
 
 
 def _unoptional(hint: Any) -> Any:
@@ -89,7 +89,7 @@ def _dataclass_encoder(cls: type) -> Encode:
     items = []
     for i, f in enumerate(_written(cls)):
         env[f"e{i}"] = encoder(hints[f.name])
-        items.append(f"{_RENAMED.get(f.name, f.name)!r}: e{i}(o.{f.name})")
+        items.append(f"{RENAMED.get(f.name, f.name)!r}: e{i}(o.{f.name})")
     source = f"def encode(o):\n    return None if o is None else {{{', '.join(items)}}}\n"
     exec(compile(source, f"<json encoder {cls.__name__}>", "exec"), env)
     return env["encode"]
@@ -143,7 +143,7 @@ def _dataclass_decoder(cls: type) -> Decode:
             arguments.append(default or "None")
             continue
         env[f"c{i}"] = decoder(hints[f.name])
-        out = _RENAMED.get(f.name, f.name)
+        out = RENAMED.get(f.name, f.name)
         if default is None:
             arguments.append(f"c{i}(d[{out!r}])")
         else:
@@ -264,7 +264,7 @@ def _dataclass_writer(cls: type) -> Write:
     env: dict[str, Any] = {"scalar": _scalar, "quote": _quote}
     pieces = []
     for i, f in enumerate(_written(cls)):
-        key = _dumps(_RENAMED.get(f.name, f.name))
+        key = _dumps(RENAMED.get(f.name, f.name))
         hint = _unoptional(hints[f.name])
         pieces.append(repr(("," if pieces else "{") + key + ":"))
         value = f"o.{f.name}"

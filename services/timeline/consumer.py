@@ -477,7 +477,8 @@ class TimelineService:
             return
         try:
             positions = self._consumer.position(assigned)
-        except Exception:
+        except Exception as exc:  # a rebalance under way: the lag is measured next time
+            log.debug("lag not measured", extra=fields(error=type(exc).__name__))
             return
         lag: dict[str, int] = {}
         for tp in positions:
@@ -485,7 +486,11 @@ class TimelineService:
             # the fetch in flight (up to fetch.wait.max.ms per partition).
             try:
                 low, high = self._consumer.get_watermark_offsets(tp, cached=True)
-            except Exception:
+            except Exception as exc:
+                log.debug(
+                    "lag not measured",
+                    extra=fields(topic=tp.topic, partition=tp.partition, error=type(exc).__name__),
+                )
                 continue
             if high < 0:
                 continue

@@ -9,19 +9,15 @@ record take their defaults, so records written before a field existed still buil
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from collections.abc import Callable, Mapping
-from enum import Enum
 from functools import cache
 from typing import Any, TypeVar
 
 from hl7bus.events import model
+from hl7bus.events.records import RENAMED, field_kind
 
 T = TypeVar("T")
-
-# Python names that differ from the record's field names (as in hl7bus.events.records).
-_RENAMED = {"patient_class": "class"}
 
 
 def build(cls: type[T], record: Mapping[str, Any]) -> T:
@@ -37,8 +33,8 @@ def builder(cls: type[T]) -> Callable[[Mapping[str, Any]], T]:
     lines = ["def build(d):", "    get = d.get"]
     arguments = []
     for i, f in enumerate(dataclasses.fields(cls)):
-        out = _RENAMED.get(f.name, f.name)
-        kind, inner = _kind(hints[f.name])
+        out = RENAMED.get(f.name, f.name)
+        kind, inner = field_kind(hints[f.name])
         value = f"get({out!r})"
         if kind == "list":
             expr = f"tuple({value} or ())"
@@ -86,20 +82,3 @@ def constructor(cls: type[T]) -> Callable[..., T]:
     lines.append("    return o")
     exec(compile("\n".join(lines), f"<constructor {cls.__name__}>", "exec"), env)
     return env["make"]
-
-
-def _kind(hint: Any) -> tuple[str, type | None]:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-        origin = typing.get_origin(hint)
-    if origin is tuple:
-        item = typing.get_args(hint)[0]
-        return ("many", item) if dataclasses.is_dataclass(item) else ("list", None)
-    if origin is dict:
-        return "map", None
-    if isinstance(hint, type) and issubclass(hint, Enum):
-        return "enum", hint
-    if dataclasses.is_dataclass(hint):
-        return "one", hint
-    return "plain", None

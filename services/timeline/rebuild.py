@@ -161,8 +161,7 @@ class _Stopped(Exception):
 
 
 def _after(store: Store) -> int:
-    """The first sequence number of a store that takes ``store``'s place."""
-    try:
-        return store.latest_sequence() + 1
-    except Exception:
-        return 1
+    """The first sequence number of a store that takes ``store``'s place: after its last, so
+    that a stream resuming from an old number misses nothing (a store that cannot say
+    raises its :class:`~.store.StoreFailure`)."""
+    return store.latest_sequence() + 1

@@ -90,6 +90,7 @@ from hl7bus.services.timeline.store_sql import (
     StoreUnavailable,
     StoreUrlError,
     backend_for,
+    first_line,
 )
 
 __all__ = [
@@ -230,12 +231,12 @@ class Store:
             if self.backend.is_unavailable(exc):
                 self._conns.drop()
                 raise StoreUnavailable(
-                    f"the timeline store {self.url} failed: {_first_line(exc)}"
+                    f"the timeline store {self.url} failed: {first_line(exc)}"
                 ) from exc
             if self.backend.is_database_error(exc):
                 self._conns.drop()
                 raise StoreFailure(
-                    f"the timeline store {self.url} failed: {_first_line(exc)}"
+                    f"the timeline store {self.url} failed: {first_line(exc)}"
                 ) from exc
             raise
 
@@ -259,12 +260,15 @@ class Store:
     def read_offsets(self, group: str, topic: str) -> dict[int, int]:
         """``{partition: next offset}`` stored for ``group`` on ``topic``."""
         with self._reading() as conn:
-            rows = conn.execute(
-                self.q(
-                    "SELECT partition_id, next_offset FROM offsets WHERE group_id = ? AND topic = ?"
-                ),
-                (group, topic),
-            ).fetchall()
+            return self._offsets(conn, group, topic)
+
+    def _offsets(self, conn: Any, group: str, topic: str) -> dict[int, int]:
+        rows = conn.execute(
+            self.q(
+                "SELECT partition_id, next_offset FROM offsets WHERE group_id = ? AND topic = ?"
+            ),
+            (group, topic),
+        ).fetchall()
         return {int(p): int(o) for p, o in rows}
 
     def apply_batch(
@@ -398,6 +402,17 @@ class Store:
                     todo.append(group)
         return dict(sorted(found.items()))
 
+    def _owners(self, conn: Any, key: str) -> dict[str, str | None]:
+        """Every key whose entries ``key``'s timeline shows: the keys of its patient (None)
+        and of the patients linked with it (the linked patient's surviving key)."""
+        survivor = self._resolve(conn, key)
+        members = self._group(conn, survivor)
+        owner: dict[str, str | None] = dict.fromkeys(members)
+        for linked, keys in self._linked(conn, survivor, members).items():
+            for k in keys:
+                owner.setdefault(k, linked)
+        return owner
+
     def summary(self, key: str) -> tuple[str, sm.PatientSummary] | None:
         with self._reading() as conn:
             survivor = self._resolve(conn, key)
@@ -477,12 +492,7 @@ class Store:
             where.append("(occurred, recorded, event_id) > (?, ?, ?)")
             params += list(after)
         with self._reading() as conn:
-            survivor = self._resolve(conn, key)
-            members = self._group(conn, survivor)
-            owner = dict.fromkeys(members)
-            for linked, keys in self._linked(conn, survivor, members).items():
-                for k in keys:
-                    owner.setdefault(k, linked)
+            owner = self._owners(conn, key)
             keys = sorted(owner)
             if len(keys) == 1:
                 who, who_params = "patient_key = ?", [keys[0]]
@@ -516,12 +526,7 @@ class Store:
             owner: dict[str, str | None] = {}
             where, params = ["seq > ?"], [int(sequence)]
             if patient_key is not None:
-                survivor = self._resolve(conn, patient_key)
-                members = self._group(conn, survivor)
-                owner = dict.fromkeys(members)
-                for linked, keys in self._linked(conn, survivor, members).items():
-                    for k in keys:
-                        owner.setdefault(k, linked)
+                owner = self._owners(conn, patient_key)
                 where.append(self.backend.in_list("patient_key"))
                 params.append(self.backend.list_param(sorted(owner)))
             rows = conn.execute(
@@ -723,14 +728,8 @@ class _Batch:
         wanted = {(g, t) for g, t, _ in (*offsets, *expected)}
         stored: dict[tuple[str, str, int], int] = {}
         for group, topic in wanted:
-            rows = self.conn.execute(
-                self.q(
-                    "SELECT partition_id, next_offset FROM offsets WHERE group_id = ? AND topic = ?"
-                ),
-                (group, topic),
-            ).fetchall()
-            for partition, offset in rows:
-                stored[(group, topic, int(partition))] = int(offset)
+            for partition, offset in self.store._offsets(self.conn, group, topic).items():
+                stored[(group, topic, partition)] = offset
         for where, offset in expected.items():
             if stored.get(where) != offset:
                 raise OffsetsMoved(
@@ -834,7 +833,3 @@ def decode_cursor(cursor: str) -> OrderKey:
     ):
         raise InvalidCursor("the cursor is not one this timeline handed out")
     return OrderKey(occurred, recorded, event_id)
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

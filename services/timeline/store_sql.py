@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -113,7 +114,6 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
         ),
     ),
 )
-VERSION: Final = MIGRATIONS[-1][0]
 
 
 class Backend:
@@ -277,12 +277,7 @@ class SqliteBackend(Backend):
     def migrate(self, conn: sqlite3.Connection, first_seq: int = 1) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS migrations "
-                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            done = conn.execute("SELECT coalesce(max(version), 0) FROM migrations").fetchone()[0]
-            _apply_migrations(conn, self, done, first_seq)
+            _apply_migrations(conn, self, first_seq)
             conn.execute("COMMIT")
         except BaseException:
             self.rollback(conn)
@@ -324,7 +319,14 @@ def _inode(path: Path) -> tuple[int, int] | None:
     return (stat.st_dev, stat.st_ino)
 
 
-def _apply_migrations(conn: Any, backend: Backend, done: int, first_seq: int) -> None:
+def _apply_migrations(conn: Any, backend: Backend, first_seq: int) -> None:
+    """Inside the caller's transaction: the migrations not applied yet, each recorded in the
+    ``migrations`` table (made here the first time)."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS migrations "
+        "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = conn.execute("SELECT coalesce(max(version), 0) FROM migrations").fetchone()[0]
     applied = set()
     for version, statement in _statements(backend.words):
         if version <= done:
@@ -368,7 +370,7 @@ class PostgresBackend(Backend):
             conn.execute(f"SET search_path TO {_ident(self.schema)}")
         except psycopg.Error as exc:
             raise StoreUnavailable(
-                f"cannot connect to the timeline store {self.url}: {_first_line(exc)}"
+                f"cannot connect to the timeline store {self.url}: {first_line(exc)}"
             ) from exc
         return conn
 
@@ -422,7 +424,7 @@ class PostgresBackend(Backend):
             return psycopg.connect(self.conninfo, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise StoreUnavailable(
-                f"cannot connect to the timeline store {self.url}: {_first_line(exc)}"
+                f"cannot connect to the timeline store {self.url}: {first_line(exc)}"
             ) from exc
 
     def migrate(self, conn: Any, first_seq: int = 1) -> None:
@@ -431,12 +433,7 @@ class PostgresBackend(Backend):
             # Two instances starting at once: one creates, the other waits and finds it done.
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_ID, self._lock_key))
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(self.schema)}")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS migrations "
-                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            done = conn.execute("SELECT coalesce(max(version), 0) FROM migrations").fetchone()[0]
-            _apply_migrations(conn, self, done, first_seq)
+            _apply_migrations(conn, self, first_seq)
             conn.execute("COMMIT")
         except BaseException:
             self.rollback(conn)
@@ -481,7 +478,9 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of a database error: its message, without the detail lines that may
+    quote the row's values."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
@@ -508,11 +507,17 @@ def backend_for(url: str) -> Backend:
             raise StoreUrlError("the PostgreSQL store URL's schema parameter is empty")
         rest = urlencode([(k, v) for k, v in query if k != "schema"])
         conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment))
-        shown = parts._replace(netloc=_without_password(parts.netloc))
+        shown = parts._replace(
+            netloc=_without_password(parts.netloc),
+            query=_PASSWORD_PARAMETER.sub(r"\1***", parts.query),
+        )
         return PostgresBackend(conninfo, schema, urlunsplit(shown))
     raise StoreUrlError(
         f"the timeline store URL must start with sqlite:/// or postgresql://, not {url!r}"
     )
+
+
+_PASSWORD_PARAMETER: Final = re.compile(r"((?:^|&)password=)[^&]*", re.IGNORECASE)
 
 
 def _without_password(netloc: str) -> str:

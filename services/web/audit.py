@@ -18,7 +18,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -165,10 +165,6 @@ class AuditLog:
                 "The access audit cannot be written now (its queue to Kafka is full); "
                 "patient data is served again once it drains."
             ) from None
-
-    def write_all(self, accesses: Sequence[Access]) -> None:
-        for access in accesses:
-            self.write(access)
 
     def oldest_wait_s(self) -> float:
         """How long the oldest record still unacknowledged has waited (0 when none)."""

@@ -20,9 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from hl7bus.events import model as events
+from hl7bus.events.records import RENAMED
 from hl7bus.services.timeline import summary as timeline
-
-_RENAMED = {"patient_class": "class"}  # as in the event records
 
 
 @cache
@@ -36,7 +35,7 @@ def mirror(cls: type) -> type[BaseModel]:
         if not f.compare:
             continue
         hint = _shape(hints[f.name])
-        alias = _RENAMED.get(f.name)
+        alias = RENAMED.get(f.name)
         fields[f.name] = (hint, Field(alias=alias) if alias else ...)
     config = ConfigDict(frozen=True, validate_by_name=True, serialize_by_alias=True)
     return create_model(cls.__name__, __config__=config, **fields)

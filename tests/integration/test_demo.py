@@ -1,15 +1,44 @@
 """`hl7bus demo` plays the sample hospital's feed into the dev stack's MLLP connector and
 shows what landed: every vendor system's messages answered, the legacy billing system's
-rejected into the dead-letter topic with the reason."""
+rejected into the dead-letter topic with the reason; then a patient's timeline through the
+web front door, with a clinician token and the `curl` line that fetches it."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
+from paths import REPO, SAMPLE_FEED
+
 pytestmark = pytest.mark.integration
+
+PATIENT = "NORTHWIND|NW100377"  # admitted, results, medications, transfer, discharge, a note
+
+
+def _event_ids_of(patient_key: str) -> set[str]:
+    """The ids of the sample feed's events of one patient, as `hl7bus translate` gives them."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hl7bus.cli",
+            "translate",
+            "--profile",
+            str(REPO / "hl7bus" / "samples" / "profiles"),
+            *map(str, sorted(SAMPLE_FEED.glob("*.hl7"))),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    return {e["event_id"] for e in events if e["patient"]["key"] == patient_key}
 
 
 def test_demo_plays_the_feed_into_the_dev_stack(bus):
@@ -39,3 +68,24 @@ def test_demo_plays_the_feed_into_the_dev_stack(bus):
     assert landed["clinical.events"] == "+14"
     assert landed["hl7.dlq"] == "+2"
     assert "BILL0001: unsupported message type" in out
+
+    # The patient's timeline through the web API, as the demo shows it ...
+    found = re.search(rf"The timeline of {re.escape(PATIENT)} .*web API.*: (\d+) entries", out)
+    assert found, out
+    expected = _event_ids_of(PATIENT)
+    assert len(expected) == 8
+    assert int(found.group(1)) >= len(expected)
+    # ... and the token and `curl` line it prints for trying it, which give those entries.
+    token = re.search(r"^\s*TOKEN=(\S+)$", out, re.MULTILINE)
+    curl = re.search(r"""^\s*curl -H "Authorization: Bearer \$TOKEN" '(\S+)'$""", out, re.MULTILINE)
+    assert token and curl, out
+    url = curl.group(1)
+    assert "/api/v1/patients/NORTHWIND%7CNW100377/timeline" in url
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token.group(1)}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        timeline = json.loads(response.read())
+    entries = timeline["entries"]
+    assert expected <= {entry["event_id"] for entry in entries}
+    shown = out[found.end() :]
+    for entry in entries[:3]:
+        assert entry["event_type"] in shown and entry["summary"] in shown, entry

@@ -117,6 +117,22 @@ def test_mllp_error_labels_are_codes_not_sentences() -> None:
     assert _error_labels(metrics) == {"not_hl7": 1.0, "unsupported_message_type": 1.0}
 
 
+def test_an_oversized_message_is_a_dead_letter_in_either_connector() -> None:
+    """Over the size limit, a message goes to the dead-letter topic: both connectors count it
+    under ``hl7bus_rejected{error="message_too_large"}`` and as oversized."""
+    big = UNSUPPORTED + b"NTE|1||" + b"x" * 2000 + b"\r"
+    mllp = ConnectorMetrics("mllp:test")
+    server = MllpServer(MllpSettings(metrics_port=None), _ingestor(), FakeStore(), mllp)
+    asyncio.run(server.handle(Frame(big[:200], oversized=True, size=len(big)), "127.0.0.1:1"))
+    files = ConnectorMetrics("files:test")
+    delivery = FileDelivery(_ingestor(), FakeStore(), files, "files:test", 1000)
+    asyncio.run(delivery.deliver("big.hl7", big))
+    for metrics in (mllp, files):
+        assert _error_labels(metrics) == {"message_too_large": 1.0}
+        assert set(_values(metrics, "hl7bus_mllp_oversized_total").values()) == {1.0}
+        assert set(_values(metrics, "hl7bus_internal_errors_total").values()) == {0.0}
+
+
 def test_file_error_labels_are_codes_not_sentences() -> None:
     metrics = ConnectorMetrics("files:test")
     delivery = FileDelivery(_ingestor(), FakeStore(), metrics, "files:test", 1000)
