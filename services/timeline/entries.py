@@ -2,7 +2,7 @@
 
 An :class:`Entry` carries what the store indexes (ids, type, times, the patient key as
 sent, the clinical-order key), the event's whole record, and one short line for people
-("Potassium 6.8 mmol/L (HH)", "Admitted to 4W^401^B").  That line is shown to clinicians,
+("Potassium 6.8 mmol/L (HH)", "Admitted to 4W room 401 bed B").  That line is shown to clinicians,
 so it carries clinical values, and it is made from the one event alone.
 
 Entries are built from records (the dicts read off Kafka, or stored as JSON) or from the
@@ -141,14 +141,20 @@ def _trigger(record: Record) -> str | None:
 
 
 def place(location: Record | None) -> str | None:
-    """A location as clinicians write it: point of care^room^bed (else the facility)."""
+    """A location as clinicians say it: ``4WEST room 412 bed B`` (else the facility)."""
     if not location:
         return None
-    parts = [location.get("point_of_care"), location.get("room"), location.get("bed")]
-    while parts and not parts[-1]:
-        parts.pop()
-    if parts:
-        return "^".join(p or "" for p in parts)
+    words = [
+        (label + " " if label else "") + value
+        for label, value in (
+            ("", location.get("point_of_care")),
+            ("room", location.get("room")),
+            ("bed", location.get("bed")),
+        )
+        if value
+    ]
+    if words:
+        return " ".join(words)
     return location.get("facility") or location.get("building")
 
 

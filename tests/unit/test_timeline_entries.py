@@ -48,8 +48,8 @@ def test_every_own_event_is_an_entry_with_one_short_line(found) -> None:
 
 def test_the_sample_feed_reads_like_a_chart() -> None:
     feed = feed_events()
-    assert _line(feed, EventType.PATIENT_ADMITTED) == "Admitted to 4WEST^412^B"
-    assert _line(feed, EventType.PATIENT_TRANSFERRED) == "Transferred to CCU^2^A"
+    assert _line(feed, EventType.PATIENT_ADMITTED) == "Admitted to 4WEST room 412 bed B"
+    assert _line(feed, EventType.PATIENT_TRANSFERRED) == "Transferred to CCU room 2 bed A"
     assert _line(feed, EventType.PATIENT_DISCHARGED) == "Discharged from CCU^2^A"
     assert _line(feed, EventType.PATIENT_REGISTERED) == "Registered at NWCLINIC"
     assert (
@@ -150,7 +150,7 @@ def test_a_hand_built_result_and_appointment() -> None:
         None,
         location=Location(point_of_care="4W", room="401", bed="B"),
     )
-    assert event_entry(admitted).summary == "Admitted to 4W^401^B"
+    assert event_entry(admitted).summary == "Admitted to 4W room 401 bed B"
 
 
 def test_a_long_value_is_cut_short_on_the_line_but_whole_in_the_event() -> None:
