@@ -50,7 +50,7 @@ def test_the_sample_feed_reads_like_a_chart() -> None:
     feed = feed_events()
     assert _line(feed, EventType.PATIENT_ADMITTED) == "Admitted to 4WEST room 412 bed B"
     assert _line(feed, EventType.PATIENT_TRANSFERRED) == "Transferred to CCU room 2 bed A"
-    assert _line(feed, EventType.PATIENT_DISCHARGED) == "Discharged from CCU^2^A"
+    assert _line(feed, EventType.PATIENT_DISCHARGED) == "Discharged from CCU room 2 bed A"
     assert _line(feed, EventType.PATIENT_REGISTERED) == "Registered at NWCLINIC"
     assert (
         _line(feed, EventType.OBSERVATIONS_REPORTED)
