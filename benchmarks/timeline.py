@@ -19,20 +19,24 @@ Figures, for each store of ``--stores``:
 * **ingest**: ``--events`` events put on ``clinical.events`` first; then the timeline
   service started on an empty store, in a consumer group of its own, from offset 0; timed
   from its log line "partitions assigned" until the offsets it stored (polled in the store
-  every 20 ms) reach the topic's end.  CPU of the service process beside it.
+  every 20 ms) reach the topic's end.  CPU of the service process beside it.  (The stores
+  are filled one after the other; then each store's service is started again for the two
+  phases below, and first catches up with what the topic got meanwhile.)
 * **query**: 1,000 events of one patient put on the topic and applied; then the timeline
   query of that patient (the first page, 100 entries) ``--query-rate`` times a second for
   ``--seconds``, through the store API (``Store.timeline``, in this process) and through
   HTTP (``GET /api/v1/patients/{key}/timeline?limit=100`` with a clinician's token, one
-  kept-alive connection), while another process puts other patients' events on the topic
-  at ``--ingest-rate`` a second and the service applies them.
+  kept-alive connection), one after the other (a query late for its slot goes at once),
+  while another process puts other patients' events on the topic at ``--ingest-rate`` a
+  second and the service applies them.
 * **ACK -> visible**: the MLLP connector fed ``--mllp-rate`` messages a second on one
-  connection (the project's own messages that translate, each copy with its own MSH-10;
-  the project's MLLP client, waiting for each ACK) for ``--seconds``; from the arrival of
-  each ACK until all of the message's entries are visible, in the store (a process reading
-  ``Store.stream_since`` every 5 ms) and through the API (a process reading
-  ``/api/v1/stream``, the server-sent events a live client gets).  Times are
-  ``time.perf_counter`` of each process: CLOCK_MONOTONIC on Linux, one clock for all.
+  connection for ``--seconds``, with the project's MLLP client, waiting for each ACK: the
+  project's own messages that translate, round after round, each copy with its own MSH-10
+  and each round about patients of its own; from the arrival of each ACK until all of the
+  message's entries are visible, in the store (a process reading ``Store.stream_since``
+  every 5 ms) and through the API (a process reading ``/api/v1/stream``, the server-sent
+  events a live client gets).  Times are ``time.perf_counter`` of each process:
+  CLOCK_MONOTONIC on Linux, one clock for all.
 
 Baselines of the same run:
 
@@ -82,6 +86,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from benchmarks.mllp import Connector, free_port, kafka_pid, percentile
 from benchmarks.mllp_load import ack_code, pid_cpu_seconds
@@ -103,9 +108,9 @@ SPAWN = multiprocessing.get_context("spawn")
 @dataclass
 class Run:
     prefix: str
-    kafka: object  # KafkaSettings
-    registry: object  # RegistrySettings
-    topics: object  # Topics
+    kafka: Any  # KafkaSettings
+    registry: Any  # RegistrySettings
+    topics: Any  # Topics
     logs: pathlib.Path
     data: pathlib.Path
     groups: list[str] = field(default_factory=list)
@@ -605,6 +610,7 @@ def queries(
     run: Run,
     store,
     group: str,
+    service: Process,
     web: Web | None,
     marks: Watermarks,
     background: tuple[list[bytes], list[bytes]],
@@ -630,9 +636,11 @@ def queries(
         time.sleep(0.01)
     applied0 = sum(store.read_offsets(group, run.topics.events).values())
     produced0 = produced.value
+    cpu0 = service.cpu_seconds()
     started = time.perf_counter()
     busy = query_latencies(store, web, args.seconds, args.query_rate)
     elapsed = time.perf_counter() - started
+    cpu = service.cpu_seconds() - cpu0
     applied = sum(store.read_offsets(group, run.topics.events).values()) - applied0
     fed = produced.value - produced0
     stop.set()
@@ -646,6 +654,7 @@ def queries(
         "applied_rate": applied / elapsed,
         "produced_rate": fed / elapsed,
         "caught_up_s": caught_up,
+        "service_cpu": cpu / elapsed * 100,
         "load": max(load0, os.getloadavg()[0]),
     }
 
@@ -755,7 +764,12 @@ async def _send_steadily(
 
 
 def ack_to_visible(
-    run: Run, url: str, web: Web | None, connector: Connector, tag: str, args: argparse.Namespace
+    url: str,
+    service: Process,
+    web: Web | None,
+    connector: Connector,
+    tag: str,
+    args: argparse.Namespace,
 ) -> dict:
     messages = mllp_messages(tag, int(args.mllp_rate * args.seconds))
     found = SPAWN.Queue()
@@ -770,7 +784,9 @@ def ack_to_visible(
                 raise SystemExit(f"/api/v1/stream answered {value:.0f}")
             ready += 1
     load0 = os.getloadavg()[0]
+    cpu0, started = service.cpu_seconds(), time.perf_counter()
     done = asyncio.run(_send_steadily(connector.port, messages, args.mllp_rate))
+    cpu = (service.cpu_seconds() - cpu0) / (time.perf_counter() - started) * 100
     load1 = os.getloadavg()[0]
     wanted = {eid for m, _s, _a, code in done if code in ("AA", "CA") for eid in m.event_ids}
     # When each id was first seen in the store, and through the API.
@@ -814,6 +830,7 @@ def ack_to_visible(
         "late_store": late_store,
         "late_api": late_api,
         "events": len(wanted),
+        "service_cpu": cpu,
         "load": max(load0, load1),
     }
 
@@ -858,8 +875,9 @@ def main() -> None:
         stores = [s for s in stores if s != "postgresql"]
     if not stores or set(stores) - set(GOALS):
         parser.error("--stores takes sqlite and/or postgresql")
-    # SIGTERM too ends the run through the clean-up (atexit) below.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Ctrl-C and SIGTERM end the run through the clean-up (atexit) below.
+    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _interrupted)
 
     from benchmarks.timeline_core import mix
     from hl7bus.kafka import serde
@@ -969,26 +987,27 @@ def main() -> None:
                 print(f"{backend}: no HTTP figures: {web}", flush=True)
                 results[backend]["web"] = web
                 web = None
-            q = queries(run, store, group, web, marks, background[backend], args)
+            q = queries(run, store, group, service, web, marks, background[backend], args)
             results[backend]["query"] = q
             print(
                 f"{backend}: queries idle {p50_p99(q['idle'][0])} (HTTP {p50_p99(q['idle'][1])}), "
                 f"while ingesting {p50_p99(q['busy'][0])} (HTTP {p50_p99(q['busy'][1])}); "
                 f"{q['produced_rate']:,.0f} events/s fed, {q['applied_rate']:,.0f} applied, "
-                f"caught up {q['caught_up_s']:.2f} s after; HTTP not 200: "
-                f"{q['idle'][2] + q['busy'][2]}; load {q['load']:.2f}",
+                f"caught up {q['caught_up_s']:.2f} s after; service {q['service_cpu']:.0f}% CPU; "
+                f"HTTP not 200: {q['idle'][2] + q['busy'][2]}; load {q['load']:.2f}",
                 flush=True,
             )
             if connector is None:
                 connector = Connector(run.env(), None, run.logs / "mllp.log")
                 atexit.register(connector.stop)
-            v = ack_to_visible(run, url, web, connector, f"TLB{index}", args)
+            v = ack_to_visible(url, service, web, connector, f"TLB{index}", args)
             results[backend]["visible"] = v
             print(
                 f"{backend}: {v['messages']} MLLP messages ({v['codes']}), {v['events']} events: "
                 f"ACK {p50_p99(v['ack'])}, ACK -> in store {p50_p99(v['store'])}, -> API "
                 f"stream {p50_p99(v['api'])}; not visible within 10 s: store "
-                f"{v['late_store']}, API {v['late_api']}; load {v['load']:.2f}",
+                f"{v['late_store']}, API {v['late_api']}; service {v['service_cpu']:.0f}% CPU; "
+                f"load {v['load']:.2f}",
                 flush=True,
             )
             if web is not None:
@@ -1053,5 +1072,20 @@ def main() -> None:
     print(f"logs: {run.logs}")
 
 
+INTERRUPTED: list[int] = []
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    INTERRUPTED.append(signum)
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BaseException:
+        # Ctrl-C reaches the services too: what failed as they stopped is no news.
+        if not INTERRUPTED:
+            raise
+        print("interrupted: stopping the processes, deleting the topics and subjects")
+        sys.exit(128 + INTERRUPTED[0])
