@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from hl7bus.kafka import serde
@@ -28,8 +29,33 @@ def register_record_schema(client, topic: str, record: str) -> int:
     from confluent_kafka.schema_registry import Schema
 
     subject = f"{topic}-value"
-    client.set_compatibility(subject, COMPATIBILITY)
+    hold_backward(client, subject)
     return client.register_schema(subject, Schema(serde.schema_text(record), "AVRO"))
+
+
+def hold_backward(client, subject: str, *, attempts: int = 20, pause_s: float = 0.5) -> None:
+    """Set ``subject`` to BACKWARD compatibility.
+
+    Apicurio answers 409 ("a rule named COMPATIBILITY already exists") when the rule is
+    there but its view of it is not yet caught up: right after a restart, while it is still
+    reading its journal from Kafka.  The level is then read back, and set again after a
+    pause until the registry has caught up.
+    """
+    from confluent_kafka.schema_registry import SchemaRegistryError
+
+    for attempt in range(attempts):
+        try:
+            client.set_compatibility(subject, COMPATIBILITY)
+            return
+        except SchemaRegistryError as exc:
+            if exc.http_status_code != 409 or attempt == attempts - 1:
+                raise
+        try:
+            if client.get_compatibility(subject) == COMPATIBILITY:
+                return
+        except SchemaRegistryError:
+            pass  # not readable yet either: try again after the pause
+        time.sleep(pause_s)
 
 
 def prepare_bus(

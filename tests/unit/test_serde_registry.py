@@ -30,6 +30,7 @@ class _Registry(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     paths: list[str]
     silent: bool
+    conflicts: list[int]  # 409 answers still to give to PUT /config (a registry catching up)
 
     def _answer(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
@@ -46,8 +47,14 @@ class _Registry(BaseHTTPRequestHandler):
         if self.silent:
             time.sleep(30)
             return
-        if self.command == "PUT" and self.path.startswith("/config/"):
+        if self.command == "PUT" and self.path.startswith("/config/") and self.conflicts:
+            self.conflicts.pop()
+            message = "A rule named 'COMPATIBILITY' already exists."
+            self._answer(409, {"error_code": 409, "message": message})
+        elif self.command == "PUT" and self.path.startswith("/config/"):
             self._answer(200, {"compatibility": "BACKWARD"})
+        elif self.command == "GET" and self.path.startswith("/config/"):
+            self._answer(404, {"error_code": 40401, "message": "not readable yet"})
         elif self.command == "POST" and "/subjects/" in self.path:
             self._answer(200, {"id": 1})
         elif self.path.startswith("/schemas/ids/1"):
@@ -62,9 +69,10 @@ class _Registry(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def _registry(*, silent: bool = False) -> Iterator[tuple[str, list[str]]]:
+def _registry(*, silent: bool = False, conflicts: int = 0) -> Iterator[tuple[str, list[str]]]:
     paths: list[str] = []
-    handler = type("Handler", (_Registry,), {"paths": paths, "silent": silent})
+    attributes = {"paths": paths, "silent": silent, "conflicts": [409] * conflicts}
+    handler = type("Handler", (_Registry,), attributes)
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -97,6 +105,16 @@ def test_records_go_to_the_subject_of_their_topic_and_nothing_else_is_asked():
         "POST /subjects/hl7.raw-value/versions",
         "GET /schemas/ids/1",
     ]
+
+
+def test_a_registry_still_catching_up_is_asked_again_until_the_level_is_set():
+    """Right after a restart Apicurio may answer 409 ("rule already exists") to PUT /config
+    while it reads its journal; the level is set once it has caught up."""
+    with _registry(conflicts=2) as (url, paths):
+        client = serde.registry_client(RegistrySettings(url=url))
+        assert register_record_schema(client, "hl7.raw", "RawMessage") == 1
+    assert paths.count("PUT /config/hl7.raw-value") == 3
+    assert paths[-1] == "POST /subjects/hl7.raw-value/versions"
 
 
 def test_a_registry_that_never_answers_gives_an_error_not_a_hang():
