@@ -3,6 +3,7 @@ processes (``hl7bus connector ...``) against the test broker and registry."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -45,18 +46,25 @@ class BusTopics:
         }
 
 
-@pytest.fixture
-def bus_topics(bus) -> Iterator[BusTopics]:
-    """The four topics of the bus under a prefix no other test uses (deleted after it)."""
+@contextlib.contextmanager
+def prefixed_bus(bus, partitions: int = 3) -> Iterator[BusTopics]:
+    """The bus's topics and subjects under a prefix no one else uses, deleted afterwards."""
     prefix = f"{RUN_PREFIX}{uuid.uuid4().hex[:10]}."
     kafka = KafkaSettings(bootstrap_servers=bus.bootstrap_servers, topic_prefix=prefix)
     registry = RegistrySettings(url=bus.registry_url)
     topics = Topics.with_prefix(prefix)
     try:
-        topics = prepare_bus(kafka, registry, partitions=3, echo=lambda _line: None)
+        topics = prepare_bus(kafka, registry, partitions=partitions, echo=lambda _line: None)
         yield BusTopics(prefix, topics, kafka, registry)
     finally:
         forget(kafka, registry.url, list(topics.all()))
+
+
+@pytest.fixture
+def bus_topics(bus) -> Iterator[BusTopics]:
+    """The bus's topics under a prefix no other test uses (deleted after it)."""
+    with prefixed_bus(bus) as topics:
+        yield topics
 
 
 @dataclass

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cleanup import RUN_PREFIX, forget
 from pydantic import SecretStr
 
 from hl7bus.errors import MessageError
@@ -36,16 +35,13 @@ from hl7bus.events.model import (
     Source,
 )
 from hl7bus.hl7 import split_messages
-from hl7bus.kafka.setup import prepare_bus
-from hl7bus.kafka.topics import Topics
 from hl7bus.mapping.profiles import ProfileSet
 from hl7bus.mapping.router import translate
 from hl7bus.services.timeline.entries import Entry, alert_entry, event_entry
 from hl7bus.services.web import tokens
 from hl7bus.services.web.tokens import Role
-from hl7bus.settings import KafkaSettings, RegistrySettings
 
-from conftest import BusTopics, free_port
+from conftest import BusTopics, free_port, prefixed_bus
 from paths import own_files
 
 SECRET = SecretStr(secrets.token_urlsafe(40))
@@ -271,15 +267,8 @@ def start_web(env: dict[str, str], port: int, store_url: str, log: Path) -> WebS
 @pytest.fixture(scope="module", name="web_bus")
 def web_bus_fixture(bus) -> Iterator[BusTopics]:
     """The bus's topics under a prefix of this module's own (deleted after it)."""
-    prefix = f"{RUN_PREFIX}{uuid.uuid4().hex[:10]}."
-    kafka = KafkaSettings(bootstrap_servers=bus.bootstrap_servers, topic_prefix=prefix)
-    registry = RegistrySettings(url=bus.registry_url)
-    topics = Topics.with_prefix(prefix)
-    try:
-        topics = prepare_bus(kafka, registry, partitions=1, echo=lambda _line: None)
-        yield BusTopics(prefix, topics, kafka, registry)
-    finally:
-        forget(kafka, registry.url, list(topics.all()))
+    with prefixed_bus(bus, partitions=1) as topics:
+        yield topics
 
 
 @contextlib.contextmanager

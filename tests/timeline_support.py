@@ -24,7 +24,7 @@ from hl7bus.hl7 import split_messages
 from hl7bus.mapping.profiles import ProfileSet
 from hl7bus.mapping.router import translate
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 MESSAGES = REPO / "tests" / "messages"
 FEED = REPO / "hl7bus" / "samples" / "feed"
 
