@@ -156,6 +156,14 @@ def _service(args: argparse.Namespace) -> int:
         if args.metrics_port is not None:
             overrides["metrics_port"] = args.metrics_port or None
         return timeline_main(TimelineSettings(**overrides), kafka, registry, rebuild=args.rebuild)
+    if args.service == "alerts":
+        from hl7bus.services.alerts.service import main as alerts_main
+        from hl7bus.settings import AlertsSettings
+
+        overrides: dict = {k: v for k, v in (("rules", args.rules),) if v is not None}
+        if args.metrics_port is not None:
+            overrides["metrics_port"] = args.metrics_port or None
+        return alerts_main(AlertsSettings(**overrides), kafka, registry)
     if args.service == "web":
         from hl7bus.services.web.main import main as web_main
         from hl7bus.settings import WebSettings
@@ -384,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     service = command(
         "service",
-        "run a service of the bus (timeline, web)",
+        "run a service of the bus (timeline, alerts, web)",
         "Run a service until SIGTERM. Its logs are JSON lines on stderr; when it cannot "
         "start it says why in one of them and exits 1.",
     )
@@ -415,6 +423,26 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: HL7BUS_TIMELINE_METRICS_PORT, else 9466)",
     )
     timeline.set_defaults(run=_service, json_logs=True)
+    alerts = services.add_parser(
+        "alerts",
+        help="raise clinical alerts from clinical.events by the rules (settings: HL7BUS_ALERTS_*)",
+        description="Evaluate the alert rules over each patient's events and write the alerts "
+        "to clinical.alerts exactly once: alerts, rule state and offsets in one Kafka "
+        "transaction.",
+        formatter_class=_Help,
+    )
+    alerts.add_argument(
+        "--rules",
+        help="the rule file (TOML); a file with an error is refused with its line "
+        "(default: HL7BUS_ALERTS_RULES, else the rules that ship with hl7bus)",
+    )
+    alerts.add_argument(
+        "--metrics-port",
+        type=int,
+        help="port of /metrics and /healthz; 0 turns them off "
+        "(default: HL7BUS_ALERTS_METRICS_PORT, else 9467)",
+    )
+    alerts.set_defaults(run=_service, json_logs=True)
     web = services.add_parser(
         "web",
         help="the HTTP front door: the API over the timeline store (settings: HL7BUS_WEB_*)",

@@ -174,6 +174,7 @@ class DevStackSettings(_Settings):
     mllp_port: Port = 2575
     mllp_metrics_port: Port = 9464
     timeline_metrics_port: Port = 9466
+    alerts_metrics_port: Port = 9467
     web_port: Port = 8400
     kafka_version: str = "4.1.1"
     log4j_version: str = "2.25.3"
@@ -305,6 +306,11 @@ class WebSettings(_Settings):
         description="an access-audit record Kafka has not acknowledged within this stops "
         "patient data from being served (503) until Kafka has it",
     )
+    alert_change_timeout_s: Seconds = Field(
+        default=5.0,
+        description="acknowledging or resolving an alert answers 503 when Kafka has not "
+        "acknowledged the change within this",
+    )
     stream_poll_s: Seconds = 0.2
     stream_heartbeat_s: Seconds = 15.0
 
@@ -317,6 +323,43 @@ class WebSettings(_Settings):
                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
             )
         return secret
+
+
+class AlertsSettings(_Settings):
+    """The alerts service: a consumer group evaluating the rules over ``clinical.events``
+    and producing ``clinical.alerts`` in Kafka transactions (``HL7BUS_ALERTS_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="HL7BUS_ALERTS_", frozen=True, extra="ignore")
+
+    rules: Path | None = Field(
+        default=None,
+        description="the rule file (TOML); unset: the rules that ship with hl7bus",
+        examples=["/etc/hl7bus/rules.toml"],
+    )
+    group: str = Field(default="hl7bus-alerts", description="the Kafka consumer group")
+    instance_id: str = Field(
+        default="1",
+        description="this instance's name in the group: its transactional id is "
+        "GROUP-INSTANCE_ID, so a restarted instance fences its earlier self; give each "
+        "instance its own",
+        examples=["alerts-2"],
+    )
+    state_topic: str = Field(
+        default="alerts.state",
+        description="the compacted changelog of each patient's rule state (with the topic "
+        "prefix), written in the same transaction as the alerts and the offsets",
+    )
+    batch_size: int = Field(
+        default=500, ge=1, description="records read per poll, evaluated in one transaction"
+    )
+    poll_timeout_s: Seconds = 0.1
+    restore_timeout_s: Seconds = Field(
+        default=120.0,
+        description="how long reading the state back from its changelog may take on an "
+        "assignment before the service gives up",
+    )
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Port | None = 9467
 
 
 class TimelineSettings(_Settings):

@@ -43,6 +43,7 @@ class StackStatus:
     registry_pid: int | None
     connector_pid: int | None
     timeline_pid: int | None
+    alerts_pid: int | None
     web_pid: int | None
     bootstrap_servers: str
     registry_url: str
@@ -50,6 +51,7 @@ class StackStatus:
     metrics_url: str
     timeline_store: str
     timeline_metrics_url: str
+    alerts_metrics_url: str
     web_url: str
     home: Path
 
@@ -62,6 +64,7 @@ class StackStatus:
             "registry": self.registry_pid,
             "mllp": self.connector_pid,
             "timeline": self.timeline_pid,
+            "alerts": self.alerts_pid,
             "web": self.web_pid,
         }
 
@@ -79,6 +82,8 @@ class StackStatus:
             f"MLLP      {state(self.connector_pid):<22} {self.mllp}  (metrics {self.metrics_url})\n"
             f"Timeline  {state(self.timeline_pid):<22} store {self.timeline_store}  "
             f"(metrics {self.timeline_metrics_url})\n"
+            f"Alerts    {state(self.alerts_pid):<22} rules to clinical.alerts  "
+            f"(metrics {self.alerts_metrics_url})\n"
             f"Web       {state(self.web_pid):<22} {self.web_url}/api/v1  "
             f"(described at {self.web_url}/docs)\n"
             f"Data and logs in {self.home / 'dev'}"
@@ -101,6 +106,9 @@ class LocalStack:
         self.timeline = ManagedProcess(
             "timeline", run / "timeline.pid", logs / "timeline.log", marker=_python_mark("timeline")
         )
+        self.alerts = ManagedProcess(
+            "alerts", run / "alerts.pid", logs / "alerts.log", marker=_python_mark("alerts")
+        )
         self.web = ManagedProcess(
             "web", run / "web.pid", logs / "web.log", marker=_python_mark("web")
         )
@@ -114,6 +122,7 @@ class LocalStack:
             registry_pid=self.registry.pid(),
             connector_pid=self.connector.pid(),
             timeline_pid=self.timeline.pid(),
+            alerts_pid=self.alerts.pid(),
             web_pid=self.web.pid(),
             bootstrap_servers=s.bootstrap_servers,
             registry_url=s.registry_url,
@@ -121,6 +130,7 @@ class LocalStack:
             metrics_url=f"http://{s.host}:{s.mllp_metrics_port}/metrics",
             timeline_store=s.timeline_store,
             timeline_metrics_url=f"http://{s.host}:{s.timeline_metrics_port}/metrics",
+            alerts_metrics_url=f"http://{s.host}:{s.alerts_metrics_port}/metrics",
             web_url=s.web_url,
             home=s.home,
         )
@@ -140,6 +150,7 @@ class LocalStack:
         start_registry = before.registry_pid is None
         start_connector = before.connector_pid is None
         start_timeline = before.timeline_pid is None
+        start_alerts = before.alerts_pid is None
         start_web = before.web_pid is None
 
         # Every check before anything starts.
@@ -173,6 +184,8 @@ class LocalStack:
             ]
         if start_timeline:
             ports.append((s.timeline_metrics_port, "HL7BUS_DEV_TIMELINE_METRICS_PORT"))
+        if start_alerts:
+            ports.append((s.alerts_metrics_port, "HL7BUS_DEV_ALERTS_METRICS_PORT"))
         if start_web:
             ports.append((s.web_port, "HL7BUS_DEV_WEB_PORT"))
         for port, setting in ports:
@@ -216,7 +229,7 @@ class LocalStack:
                     f"Apicurio Registry {s.registry_version} ready at {s.registry_url} "
                     f"in {time.monotonic() - t0:.1f} s"
                 )
-            if start_connector or start_timeline or start_web:
+            if start_connector or start_timeline or start_alerts or start_web:
                 self._prepare_bus()
             if start_connector:
                 t0 = time.monotonic()
@@ -241,6 +254,17 @@ class LocalStack:
                     f"Timeline service ready (store {s.timeline_store}) "
                     f"in {time.monotonic() - t0:.1f} s"
                 )
+            if start_alerts:
+                t0, log_from = time.monotonic(), _log_size(self.alerts)
+                self._start_alerts()
+                started.append(self.alerts)
+                _wait_for_health(
+                    self.alerts,
+                    "The alerts service",
+                    f"http://{s.host}:{s.alerts_metrics_port}/healthz",
+                    log_from,
+                )
+                echo(f"Alerts service ready in {time.monotonic() - t0:.1f} s")
             if start_web:
                 t0, log_from = time.monotonic(), _log_size(self.web)
                 self._start_web()
@@ -417,6 +441,27 @@ class LocalStack:
             info={"store": s.timeline_store, "metrics_port": s.timeline_metrics_port},
         )
 
+    def _start_alerts(self) -> None:
+        s = self.settings
+        env = self._bus_env()
+        env["HL7BUS_ALERTS_METRICS_HOST"] = s.host
+        self.alerts.start(
+            [
+                sys.executable,
+                "-X",
+                self.alerts.tag,
+                "-m",
+                "hl7bus.cli",
+                "service",
+                "alerts",
+                "--metrics-port",
+                str(s.alerts_metrics_port),
+            ],
+            env=env,
+            cwd=s.state_dir,
+            info={"metrics_port": s.alerts_metrics_port},
+        )
+
     def _start_web(self) -> None:
         s = self.settings
         self.web.start(
@@ -460,9 +505,16 @@ class LocalStack:
 
     def down(self, echo: Echo = print, *, only: frozenset[str] | None = None) -> None:
         """Stop the stack (or only the parts whose roles are given: kafka, registry, mllp,
-        timeline, web), in the reverse order of ``up``."""
+        timeline, alerts, web), in the reverse order of ``up``."""
         stopped = False
-        for proc in (self.web, self.timeline, self.connector, self.registry, self.kafka):
+        for proc in (
+            self.web,
+            self.alerts,
+            self.timeline,
+            self.connector,
+            self.registry,
+            self.kafka,
+        ):
             if only is not None and proc.role not in only:
                 continue
             t0 = time.monotonic()

@@ -57,7 +57,8 @@ def prefixed_bus(bus, partitions: int = 3) -> Iterator[BusTopics]:
         topics = prepare_bus(kafka, registry, partitions=partitions, echo=lambda _line: None)
         yield BusTopics(prefix, topics, kafka, registry)
     finally:
-        forget(kafka, registry.url, list(topics.all()))
+        # The services' own topics too: the alerts service's rule-state changelog.
+        forget(kafka, registry.url, [*topics.all(), prefix + "alerts.state"])
 
 
 @pytest.fixture
