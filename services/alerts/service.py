@@ -46,6 +46,7 @@ log = logging.getLogger("hl7bus.alerts")
 SKIP_REASONS: Final = ("undecodable", "unreadable", "unevaluable")
 BACKOFF_S: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
 MERGE_DEPTH: Final = 32  # a chain of merges longer than this is a loop
+OFFSETS_AT_LEAST_EVERY_S: Final = 1.0  # offsets of batches that wrote nothing wait this long
 
 
 class AlertsMetrics:
@@ -304,6 +305,8 @@ class AlertsService:
         self._consumer: Any = None
         self._producer: Any = None
         self._encode: Callable[[dict], bytes] | None = None
+        self._uncommitted: dict[tuple[str, int], int] = {}  # offsets read, not committed yet
+        self._committed_at = time.monotonic()
 
     # -- setup -------------------------------------------------------------------------
 
@@ -353,6 +356,11 @@ class AlertsService:
         transactional_id = f"{s.group}-{s.instance_id}"
         config = producer_config(self.kafka, transactional_id=transactional_id, linger_ms=0)
         config["client.id"] = f"{self.kafka.client_id}-alerts"
+        # Right after a commit the coordinator answers "concurrent transactions" while it
+        # writes the markers; librdkafka's default 100 ms back-off would add that to every
+        # transaction.  Measured here: 110 ms -> 6.5 ms (p50) per transaction.
+        config["retry.backoff.ms"] = 1
+        config["retry.backoff.max.ms"] = 20
         self._producer = Producer(config)
         self._producer.init_transactions(30)  # fences an earlier self, aborts what it left open
         consumer_cfg = consumer_config(self.kafka, s.group)
@@ -379,6 +387,10 @@ class AlertsService:
                 messages = self._poll()
                 if messages:
                     self._process(messages)
+                elif self._uncommitted and self._offsets_due():
+                    self._write(Batch(), time.perf_counter())
+            if self._uncommitted:
+                self._write(Batch(), time.perf_counter())
         finally:
             self._consumer.close()
             self._producer.flush(10)
@@ -412,8 +424,21 @@ class AlertsService:
             self.stop.wait(1.0)
             return
         batch = self.evaluator.batch(events, self.clock())
-        batch.offsets = offsets
+        self._uncommitted.update(offsets)
+        if not (batch.alerts or batch.changed) and not self._offsets_due():
+            # Nothing to write: evaluating these events again after a crash would write
+            # nothing either, so their offsets can wait for the next transaction.
+            return
+        self._write(batch, started)
+
+    def _offsets_due(self) -> bool:
+        return time.monotonic() - self._committed_at >= OFFSETS_AT_LEAST_EVERY_S
+
+    def _write(self, batch: Batch, started: float) -> None:
+        batch.offsets = dict(self._uncommitted)
+        self._uncommitted.clear()
         if self._commit(batch):
+            self._committed_at = time.monotonic()
             self.evaluator.take(batch)
             for alert in batch.alerts:
                 self.metrics.raised.labels(rule=alert.rule, severity=alert.severity.value).inc()
@@ -501,6 +526,8 @@ class AlertsService:
         """Go back to the committed offsets of the assigned partitions."""
         from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
+        self._uncommitted.clear()
+
         assigned = list(self._assigned)
         if not assigned:
             return
@@ -531,8 +558,35 @@ class AlertsService:
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         self.states.forget(tp.partition for tp in partitions)
         gone = {(tp.topic, tp.partition) for tp in partitions}
+        # Offsets of events that wrote nothing: the next owner reads them again, harmlessly.
+        for where in gone:
+            self._uncommitted.pop(where, None)
         self._assigned = [tp for tp in self._assigned if (tp.topic, tp.partition) not in gone]
         self.metrics.patients.set(len(self.states.states))
+
+    def _ends(self, restorer: Any, partitions: Sequence[int], deadline: float) -> dict[int, int]:
+        """The end offset of each changelog partition of ``partitions`` that has records
+        (waiting while a partition of a topic just created has no leader yet)."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        ends: dict[int, int] = {}
+        for p in partitions:
+            while True:
+                try:
+                    _, high = restorer.get_watermark_offsets(
+                        TopicPartition(self.state_topic, p), timeout=10
+                    )
+                    break
+                except KafkaException as exc:
+                    if time.monotonic() > deadline or self.stop.is_set():
+                        raise Hl7BusError(
+                            f"the end of {self.state_topic}[{p}] could not be read "
+                            f"({exc.args[0].str()}); check that Kafka answers"
+                        ) from None
+                    time.sleep(0.2)
+            if high > 0:
+                ends[p] = high
+        return ends
 
     def _restore(self, partitions: Sequence[int]) -> None:
         """Read the changelog partitions of ``partitions`` to their end (committed records
@@ -547,18 +601,12 @@ class AlertsService:
         config = consumer_config(self.kafka, f"{self.settings.group}-restore")
         restorer = Consumer(config)
         try:
-            ends: dict[int, int] = {}
-            for p in partitions:
-                _, high = restorer.get_watermark_offsets(
-                    TopicPartition(self.state_topic, p), timeout=30
-                )
-                if high > 0:
-                    ends[p] = high
+            deadline = started + self.settings.restore_timeout_s
+            ends = self._ends(restorer, partitions, deadline)
             if not ends:
                 return
             restorer.assign([TopicPartition(self.state_topic, p, OFFSET_BEGINNING) for p in ends])
             records = 0
-            deadline = started + self.settings.restore_timeout_s
             while ends:
                 if time.monotonic() > deadline:
                     raise Hl7BusError(
