@@ -236,3 +236,28 @@ def test_an_alerts_service_killed_at_random_points_raises_each_alert_exactly_onc
     got = Counter(a["alert_id"] for a in alerts)
     assert not [i for i, n in got.items() if n > 1], "no alert twice"
     assert set(got) == set(expected), "none missing, none extra"
+
+
+def test_a_readmission_and_a_watched_ward_over_mllp_raise_readmission_and_adt_notify(
+    bus_topics: BusTopics, start_mllp, start_alerts, tmp_path: Path
+) -> None:
+    from importlib.resources import files
+
+    shipped = files("hl7bus.services.alerts").joinpath("default_rules.toml").read_text()
+    rules = tmp_path / "rules.toml"
+    rules.write_text(shipped + '\n[rule.lists.east-five]\npoints_of_care = ["5E"]\n')
+    connector = start_mllp()
+    start_alerts("--rules", str(rules))
+    discharge, admission = messages_of("adt-a03-a01-readmission.hl7")
+    assert exchange(connector.port, discharge).code == "AA"
+    assert exchange(connector.port, admission).code == "AA"
+    alerts = {a["rule"]: a for a in raised(bus_topics, at_least=2)}
+    assert set(alerts) == {"readmission-30d", "adt-notify"}, alerts
+    readmission = alerts["readmission-30d"]
+    assert readmission["patient_key"] == "NORTHWARD|NW630019"
+    # Discharged 10 Nov 14:30, admitted again 22 Nov 06:15: 11 days and a bit later.
+    assert "11" in readmission["title"] + readmission["detail"]
+    assert len(readmission["event_ids"]) == 2, "the discharge and the admission"
+    notify = alerts["adt-notify"]
+    assert notify["severity"] == "INFO"
+    assert "east-five" in notify["title"] and notify["attributes"]["list"] == "east-five"
