@@ -389,7 +389,8 @@ class TimelineSettings(_Settings):
         default=2_000,
         ge=0,
         description="patients' summaries kept in memory between batches, each with its last "
-        "entries (about 150 KB a patient); a patient not kept is read back from the store",
+        "entries (about 150 KB a patient), and four times as many without them (some 20 KB "
+        "each); a patient not kept is read back from the store",
     )
     metrics_host: str = "127.0.0.1"
     metrics_port: Port | None = 9466

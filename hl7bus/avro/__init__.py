@@ -1,1 +1,1 @@
-"""Avro without I/O: the bus's schemas and the compiled record writer."""
+"""Avro without I/O: the bus's schemas, the compiled record writer and reader."""

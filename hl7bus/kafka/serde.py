@@ -4,22 +4,41 @@ Records are written as Confluent's wire format (magic byte 0, 4-byte schema id,
 Avro binary), so any Kafka client with a schema registry can read the bus.  The bus
 writes them with its own checked encoder (:mod:`hl7bus.avro.writer`, through
 :class:`hl7bus.ingest.records.Ingestor`), which refuses a value its schema cannot carry;
-Confluent's deserializer reads them.
+Confluent's deserializer reads them.  The bus's services read them with :class:`Decoder`:
+the writer's schema from the registry by id, the bus's current schema as the reader's,
+each pair compiled once (:mod:`hl7bus.avro.reader`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import json
+import logging
 import re
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from hl7bus.avro.reader import AvroDecodeError, Reader, compile_reader
 from hl7bus.avro.schemas import SCHEMA_FILES, parsed_schema, schema_text  # noqa: F401 - re-exported
+from hl7bus.avro.writer import compile_writer
 from hl7bus.errors import Hl7BusError
+from hl7bus.logs import fields
 from hl7bus.settings import RegistrySettings
 
+log = logging.getLogger("hl7bus.kafka")
+
 EXAMPLE_URL = "http://127.0.0.1:8081/apis/ccompat/v7"
+
+
+def wire_writer(record: str, schema_id: int) -> Callable[[Mapping[str, Any]], bytes]:
+    """The writer of ``record``'s dicts (``AccessAudit``, ``ClinicalAlert``, …) in Confluent's
+    wire format: magic byte 0, the registry's ``schema_id``, then the Avro binary of the
+    bus's checked encoder."""
+    header = struct.pack(">bI", 0, schema_id)
+    encode = compile_writer(json.loads(schema_text(record)))
+    return lambda value: header + encode(value)
 
 
 def registry_client(settings: RegistrySettings):  # -> SchemaRegistryClient
@@ -106,3 +125,64 @@ def avro_deserializer(client, name: str | None = None):
     from confluent_kafka.schema_registry.avro import AvroDeserializer
 
     return AvroDeserializer(client, schema_text(name) if name else None, conf=_subject_per_topic())
+
+
+class RegistryUnavailable(Hl7BusError):
+    """The schema registry did not answer: the record waits (it is not bad)."""
+
+
+class Undecodable(Hl7BusError):
+    """A record that is not Avro in Confluent's wire format of a schema the registry has."""
+
+
+class Decoder:
+    """Records in Confluent's wire format, as every service of the bus reads them: the
+    writer's schema from the registry by id (fetched once), the bus's own schema of the
+    record type as the reader's, the pair compiled once into a decoder that returns what
+    fastavro's ``schemaless_reader`` returns (:func:`hl7bus.avro.reader.compile_reader`).
+    ``client`` is the registry client (by default one for ``registry``)."""
+
+    def __init__(self, registry: RegistrySettings, client: Any = None) -> None:
+        self._settings = registry
+        self._client = client if client is not None else registry_client(registry)
+        self._readers: dict[tuple[int, str | None], Reader] = {}
+
+    def record(self, data: bytes | None, reader: str | None) -> dict[str, Any]:
+        """The record in ``data`` as the bus's ``reader`` record type reads it (e.g.
+        ``"ClinicalEvent"``; None: as it was written).  :class:`Undecodable` for bytes that
+        are not such a record, :class:`RegistryUnavailable` while the registry does not
+        answer."""
+        if not data or len(data) < 5 or data[0] != 0:
+            raise Undecodable("not in Confluent's wire format")
+        schema_id = int.from_bytes(data[1:5], "big")
+        decode = self._readers.get((schema_id, reader))
+        if decode is None:
+            decode = self._readers[(schema_id, reader)] = self._compile(schema_id, reader)
+        try:
+            return decode.read(data, 5)
+        except AvroDecodeError as exc:  # names the field, never the value
+            raise Undecodable(f"not Avro of schema {schema_id}: {exc}") from exc
+
+    def _compile(self, schema_id: int, reader: str | None) -> Reader:
+        import fastavro
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        try:
+            text = self._client.get_schema(schema_id).schema_str
+        except SchemaRegistryError as exc:
+            if getattr(exc, "http_status_code", None) == 404:
+                raise Undecodable(f"schema id {schema_id} is not in the registry") from exc
+            raise RegistryUnavailable(str(registry_error(self._settings, exc))) from exc
+        except Exception as exc:  # the HTTP client's: no answer
+            raise RegistryUnavailable(str(registry_error(self._settings, exc))) from exc
+        try:
+            writer = fastavro.parse_schema(json.loads(text))
+            decode = compile_reader(writer, parsed_schema(reader) if reader else None)
+        except Exception as exc:
+            raise Undecodable(f"schema id {schema_id} is not an Avro schema") from exc
+        if decode.fallback:
+            log.info(
+                "records of this schema are read by fastavro",
+                extra=fields(schema_id=schema_id, reader=reader, why=decode.fallback),
+            )
+        return decode

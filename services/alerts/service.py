@@ -288,7 +288,7 @@ class AlertsService:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        from hl7bus.services.timeline.consumer import Decoder
+        from hl7bus.kafka.serde import Decoder
 
         self.settings = settings
         self.kafka = kafka
@@ -413,7 +413,7 @@ class AlertsService:
         return good
 
     def _process(self, messages: list[Any]) -> None:
-        from hl7bus.services.timeline.consumer import RegistryUnavailable
+        from hl7bus.kafka.serde import RegistryUnavailable
 
         started = time.perf_counter()
         try:
@@ -449,7 +449,7 @@ class AlertsService:
     def _decode(
         self, messages: list[Any]
     ) -> tuple[list[tuple[int, ClinicalEvent]], dict[tuple[str, int], int]]:
-        from hl7bus.services.timeline.consumer import Undecodable
+        from hl7bus.kafka.serde import Undecodable
 
         events: list[tuple[int, ClinicalEvent]] = []
         offsets: dict[tuple[str, int], int] = {}

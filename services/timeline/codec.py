@@ -11,9 +11,9 @@ Parts of the events keep their record field names (``"class"`` for an encounter'
 patient class, as in the events); an :class:`~.summary.OpenAlert`'s alert is the alert's
 record; ``last_order`` is ``[occurred, recorded, event_id]``.
 
-A :class:`FragmentMemo` remembers the JSON of the parts of a summary by identity: the fold
-shares every part an entry did not change with the summary before, so writing a patient's
-summary again after one more result encodes only that result's series.
+A :class:`FragmentMemo` remembers the JSON of the parts of a patient's summary by identity:
+the fold shares every part an entry did not change with the summary before, so writing a
+patient's summary again after one more result encodes only that result's series.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from enum import Enum
-from functools import cache, lru_cache
-from typing import Any
+from functools import cache
+from typing import Any, Final
+
+import orjson
 
 from hl7bus.events import model
 from hl7bus.events.alerts import ClinicalAlert, alert_from_record, alert_to_record
@@ -166,140 +168,150 @@ def summary_from_dict(data: Mapping[str, Any]) -> sm.PatientSummary:
     its last entry counts as forgotten, so a later ``summary.apply`` of an entry that sorts
     before its last raises ``EntryOutOfOrder`` (fold the patient's entries again)."""
     summary = _dataclass_decoder(sm.PatientSummary)(data)
-    if summary.last_order is None:
-        return summary
-    return dataclasses.replace(summary, forgotten=summary.last_order)
+    return summary if summary.last_order is None else sm.forget(summary)
 
 
-def summary_from_json(text: str) -> sm.PatientSummary:
-    return summary_from_dict(json.loads(text))
+def summary_from_json(text: str | bytes, memo: FragmentMemo | None = None) -> sm.PatientSummary:
+    """The summary back from its text; with ``memo`` (the patient's), the text of each of
+    its parts is remembered, as if it had just been written."""
+    data = orjson.loads(text)
+    summary = summary_from_dict(data)
+    if memo is not None:
+        memo.read(summary, data)
+    return summary
 
 
 class FragmentMemo:
-    """The JSON text of parts of summaries, by the identity of the part.
+    """The JSON text of the parts of the summary last written with it, by the identity of
+    the part: the fold shares every part an entry did not change with the summary before,
+    so writing a patient's summary again after one more result encodes only that result's
+    series.  Keep one memo per patient (it remembers one summary's parts: those of the last
+    write, nothing older)."""
 
-    The fold never changes a part once a summary holds it (a changed part is a new object),
-    so a part's text stays true while the part is alive, and the memo keeps it alive.  It
-    keeps what was used since the last :meth:`rotate` and the rotation before (a writer
-    rotates once per batch), at most ``limit`` parts of each."""
+    __slots__ = ("_parts",)
 
-    def __init__(self, limit: int = 200_000) -> None:
-        self.limit = limit
-        self._texts: dict[int, tuple[Any, str]] = {}
-        self._before: dict[int, tuple[Any, str]] = {}
-
-    def text(self, value: Any, write: Callable[[Any, FragmentMemo], str]) -> str:
-        """The JSON text of ``value``, written by ``write(value, memo)`` once per value."""
-        key = id(value)
-        found = self._texts.get(key)
-        if found is not None and found[0] is value:
-            return found[1]
-        found = self._before.get(key)
-        text = found[1] if found is not None and found[0] is value else write(value, self)
-        if len(self._texts) >= self.limit:
-            self.rotate()
-        self._texts[key] = (value, text)
-        return text
-
-    def rotate(self) -> None:
-        """Forget what was not used since the rotation before this one."""
-        self._before, self._texts = self._texts, {}
+    def __init__(self) -> None:
+        # field name -> (value, text), and for a mapping: (value, text, {key: (item, text)})
+        self._parts: dict[str, tuple[Any, ...]] = {}
 
     def clear(self) -> None:
-        self._texts.clear()
-        self._before.clear()
+        self._parts = {}
+
+    def read(self, summary: sm.PatientSummary, data: Mapping[str, Any]) -> None:
+        """Remember the parts of ``summary``, read from ``data`` (its JSON-ready form)."""
+        parts: dict[str, tuple[Any, ...]] = {}
+        for name in _WRITTEN:
+            if name not in data:
+                continue  # written again from the value
+            value, raw = getattr(summary, name), data[name]
+            if name in _MAPPINGS:
+                if not isinstance(raw, dict) or raw.keys() != value.keys():
+                    continue
+                items = {k: (value[k], _orjson_dumps(x)) for k, x in raw.items()}
+                parts[name] = (value, _orjson_dumps(raw), items)
+            else:
+                parts[name] = (value, _orjson_dumps(raw))
+        self._parts = parts
 
 
-# Writing JSON text straight from the values, each part through the memo.
+# Writing JSON text straight from the values.  orjson writes the frozen dataclasses of the
+# summary as the objects of their fields, in their order, enums as their values and tuples
+# as arrays: the JSON-ready form of :func:`summary_to_dict`, with three exceptions handled
+# here: the fold's memory is not written, ``last_order`` is an array, and the fields of
+# :data:`RENAMED` take their record names.
 
-Write = Callable[[Any, FragmentMemo], str]
-_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
-
-
-def _scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if type(value) is str:
-        return _quote(value)
-    return _dumps(value)
+_WRITTEN: Final = tuple(f.name for f in _written(sm.PatientSummary))
+_NAMES: Final = {name: _dumps(name).encode() + b":" for name in _WRITTEN}
 
 
-@cache
-def writer(hint: Any) -> Write:
-    """The function ``(value, memo) -> JSON text`` of a value of type ``hint``: the text of
-    ``_dumps(encoder(hint)(value))``, with every part (a dataclass value) from the memo."""
+def _reach(hint: Any, seen: frozenset[Any] = frozenset()) -> tuple[frozenset[str], bool]:
+    """The field names that values of type ``hint`` may hold, and whether they may hold a
+    mapping (whose keys are data)."""
     hint = _unoptional(hint)
     origin = typing.get_origin(hint)
-    if hint is OrderKey or hint is ClinicalAlert:
-        encode = encoder(hint)
-        return lambda v, memo: _dumps(encode(v))
     if origin is tuple:
-        item = typing.get_args(hint)[0]
-        if dataclasses.is_dataclass(item):
-            part = writer(item)
-            return lambda v, memo: "[" + ",".join([memo.text(x, part) for x in v]) + "]"
-        return lambda v, memo: "[" + ",".join(map(_scalar, v)) + "]" if v else "[]"
+        return _reach(typing.get_args(hint)[0], seen)
     if origin in (dict, Mapping):
-        value = typing.get_args(hint)[1]
-        if dataclasses.is_dataclass(value):
-            part = writer(value)
-            return lambda v, memo: (
-                "{" + ",".join([f"{_key(k)}:{memo.text(x, part)}" for k, x in v.items()]) + "}"
-            )
-        return lambda v, memo: _dumps(v)
-    if isinstance(hint, type) and issubclass(hint, Enum):
-        return lambda v, memo: "null" if v is None else _quote(v.value)
-    if dataclasses.is_dataclass(hint):
-        return _dataclass_writer(hint)
-    return lambda v, memo: _scalar(v)
+        return _reach(typing.get_args(hint)[1], seen)[0], True
+    if not dataclasses.is_dataclass(hint) or hint in seen:
+        return frozenset(), False
+    names, mapping = set(), False
+    hints = _hints(hint)
+    for f in _written(hint):
+        inner, inner_mapping = _reach(hints[f.name], seen | {hint})
+        names |= {f.name, *inner}
+        mapping = mapping or inner_mapping
+    return frozenset(names), mapping
 
 
-@cache
-def _dataclass_writer(cls: type) -> Write:
-    hints = _hints(cls)
-    env: dict[str, Any] = {"scalar": _scalar, "quote": _quote}
-    pieces = []
-    for i, f in enumerate(_written(cls)):
-        key = _dumps(RENAMED.get(f.name, f.name))
-        hint = _unoptional(hints[f.name])
-        pieces.append(repr(("," if pieces else "{") + key + ":"))
-        value = f"o.{f.name}"
-        if hint is str:  # the common case, without a call of scalar()
-            pieces.append(f"(quote({value}) if {value}.__class__ is str else scalar({value}))")
-        elif hint in (int, bool, float):
-            pieces.append(f"scalar({value})")
-        elif dataclasses.is_dataclass(hint) and hint is not ClinicalAlert:
-            env[f"w{i}"] = writer(hint)
-            pieces.append(f"('null' if o.{f.name} is None else memo.text(o.{f.name}, w{i}))")
-        elif typing.get_origin(hint) in (tuple, dict, Mapping):
-            # A collection that did not change is the same object: its text too.
-            env[f"w{i}"] = writer(hint)
-            pieces.append(f"memo.text(o.{f.name}, w{i})")
-        else:
-            env[f"w{i}"] = writer(hint)
-            pieces.append(f"w{i}(o.{f.name}, memo)")
-    pieces.append("'}'" if pieces else "'{}'")
-    # One join: adding the pieces one by one would copy the growing text each time.
-    source = (
-        "def write(o, memo):\n"
-        f"    return 'null' if o is None else ''.join(({', '.join(pieces)},))\n"
-    )
-    exec(compile(source, f"<json writer {cls.__name__}>", "exec"), env)
-    return env["write"]
+def _renaming() -> frozenset[str]:
+    """The summary's fields whose text is renamed: those that may hold a field of
+    :data:`RENAMED` (and then no mapping, whose keys the renaming must not reach)."""
+    found = set()
+    for name, hint in _hints(sm.PatientSummary).items():
+        if name in _NAMES:
+            names, mapping = _reach(hint)
+            if names & RENAMED.keys():
+                assert not mapping, name
+                found.add(name)
+    return frozenset(found)
+
+
+_MAPPINGS: Final = frozenset(
+    name
+    for name in _WRITTEN
+    if typing.get_origin(_unoptional(_hints(sm.PatientSummary)[name])) in (dict, Mapping)
+)
+_RENAMING: Final = _renaming()
+_RENAMES: Final = tuple(
+    (_dumps(name).encode() + b":", _dumps(out).encode() + b":") for name, out in RENAMED.items()
+)
+_orjson_dumps = orjson.dumps
+
+
+def _part(name: str, value: Any) -> bytes:
+    """The JSON text of one field's value (or of one item of a mapping field)."""
+    if name == "last_order":
+        return b"null" if value is None else _orjson_dumps(list(value))
+    text = _orjson_dumps(value)
+    if name in _RENAMING:
+        # Only keys can hold a quote followed by a name and `":` (a quote inside a string
+        # is escaped), and these fields hold no mapping with keys of their own.
+        for old, new in _RENAMES:
+            text = text.replace(old, new)
+    return text
 
 
 def summary_to_json(summary: sm.PatientSummary, memo: FragmentMemo | None = None) -> str:
-    """The summary as JSON text (compact).  With ``memo``, parts already written are not
-    written again."""
-    if memo is None:
-        return _dumps(summary_to_dict(summary))
-    return _dataclass_writer(sm.PatientSummary)(summary, memo)
+    """The summary as JSON text (compact).  With ``memo`` (the patient's), parts already
+    written the last time are not written again."""
+    before = memo._parts if memo is not None else {}
+    parts: dict[str, tuple[Any, ...]] = {}
+    pieces = []
+    for name in _WRITTEN:
+        value = getattr(summary, name)
+        known = before.get(name)
+        if known is None or known[0] is not value:
+            if name in _MAPPINGS:
+                known = _mapping(name, value, known[2] if known is not None else {})
+            else:
+                known = (value, _part(name, value))
+        parts[name] = known
+        pieces.append(_NAMES[name] + known[1])
+    if memo is not None:
+        memo._parts = parts
+    return (b"{" + b",".join(pieces) + b"}").decode()
 
 
-@lru_cache(maxsize=65_536)
-def _key(key: str) -> str:
-    return _dumps(key)
+def _mapping(
+    name: str, value: Mapping[str, Any], before: dict[str, tuple[Any, bytes]]
+) -> tuple[Any, bytes, dict[str, tuple[Any, bytes]]]:
+    items: dict[str, tuple[Any, bytes]] = {}
+    pieces = []
+    for key, item in value.items():
+        known = before.get(key)
+        if known is None or known[0] is not item:
+            known = (item, _part(name, item))
+        items[key] = known
+        pieces.append(_orjson_dumps(key) + b":" + known[1])
+    return value, b"{" + b",".join(pieces) + b"}", items

@@ -89,7 +89,7 @@ def alert_entry(alert: ClinicalAlert | Record) -> Entry:
         occurred, recorded = record.get("occurred_at") or raised_at, raised_at
     else:
         occurred = recorded = record.get("changed_at") or raised_at
-    event_id = str(uuid.uuid5(_ALERT_NAMESPACE, f"{record['alert_id']}|{status}"))
+    event_id = alert_event_id(record["alert_id"], status)
     return Entry(
         event_id=event_id,
         event_type=event_type,
@@ -100,6 +100,12 @@ def alert_entry(alert: ClinicalAlert | Record) -> Entry:
         event=record,
         order=order_key(occurred, recorded, event_id),
     )
+
+
+def alert_event_id(alert_id: str, status: str) -> str:
+    """The entry id of an alert's change to ``status`` (``RAISED``, ``ACKNOWLEDGED`` or
+    ``RESOLVED``): one entry per alert and status."""
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{alert_id}|{status}"))
 
 
 # The lines.

@@ -34,8 +34,17 @@ Reading (what the web API serves)
     ``[(sequence, TimelineEntry), ...]``: entries stored after ``sequence``, in the order
     they were stored (of one patient and the patients linked with it, when given).
     Sequence numbers only grow; ``latest_sequence()`` is the last one stored.
+``alert(alert_id)``
+    The latest state of one alert (a ``ClinicalAlert``: the furthest its records reached,
+    see :mod:`hl7bus.events.alert_lifecycle`), or ``None`` for an id never stored.
+``alerts(status=StatusFilter.OPEN, patient_key=None, rule=None, limit=100)``
+    ``[ClinicalAlert, ...]``: the alerts in their latest state, newest raised first; only
+    those ``status`` admits (``open``: raised or acknowledged), of the patient of
+    ``patient_key`` (every key merged into its survivor) and of ``rule`` when given.
 ``resolve(key)``
     The surviving key of ``key``.
+``survivor(key)``
+    The surviving key of ``key``, or ``None`` for a key never seen.
 ``ping()``
     Raises :class:`StoreUnavailable` when the database does not answer.
 
@@ -68,17 +77,21 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
+
 from hl7bus.errors import Hl7BusError
+from hl7bus.events.alert_lifecycle import StatusFilter, latest
+from hl7bus.events.alerts import AlertStatus, ClinicalAlert, alert_from_record
 from hl7bus.events.model import ClinicalEvent
 from hl7bus.events.records import from_record
 from hl7bus.services.timeline import identity as idn
 from hl7bus.services.timeline import summary as sm
 from hl7bus.services.timeline.codec import FragmentMemo, summary_from_json, summary_to_json
-from hl7bus.services.timeline.entries import Entry
+from hl7bus.services.timeline.entries import ALERT_TYPES, Entry, alert_event_id
 from hl7bus.services.timeline.order import OrderKey, instant
 from hl7bus.services.timeline.parts import constructor
 from hl7bus.services.timeline.persistent import PMap
@@ -92,6 +105,7 @@ from hl7bus.services.timeline.store_sql import (
     backend_for,
     first_line,
 )
+from hl7bus.services.timeline.stored import StoredRecord
 
 __all__ = [
     "DEFAULT_URL",
@@ -110,6 +124,8 @@ __all__ = [
 log = logging.getLogger("hl7bus.timeline.store")
 
 MAX_LIMIT: Final = 1000
+KEPT: Final = 4
+"""Summaries kept in memory without the fold's memory, per one kept with it."""
 Offsets = Mapping[tuple[str, str, int], int]
 
 
@@ -172,7 +188,14 @@ _READ_COLUMNS: Final = (
 )
 _CODE_MARK: Final = "\x1f"  # between the codes of one entry
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_loads = json.loads
+_loads = orjson.loads
+
+
+def _record_text(record: Mapping[str, Any]) -> str:
+    """An entry's record as JSON text (compact, UTF-8 as it is)."""
+    return orjson.dumps(record, default=dict).decode()
+
+
 _new_entry = constructor(TimelineEntry)
 
 
@@ -188,9 +211,15 @@ class Store:
         self._writer = uuid.uuid4().hex
         self._generation: int | None = None
         self._identity = idn.Identity()
+        # The summaries of the patients written last, with the fold's memory (so that a
+        # late entry goes in without folding the patient again), and of KEPT times as many
+        # before them, without it (as read back from the store, but not read again).
         self._summaries: OrderedDict[str, sm.PatientSummary] = OrderedDict()
         self._cache_limit = summary_cache
-        self._memo = FragmentMemo()
+        self._kept: OrderedDict[str, sm.PatientSummary] = OrderedDict()
+        # The text of the parts of each summary last written (of the patients in memory,
+        # and of those written by a batch that failed until the next batch forgets them).
+        self._memos: dict[str, FragmentMemo] = {}
 
     @property
     def url(self) -> str:
@@ -300,15 +329,20 @@ class Store:
         identity = batch.identity
         # Identifiers are looked up in the store; only merges and links stay in memory.
         self._identity = idn.Identity(identity.merged_into, identity.merged_from, identity.links)
-        cache = self._summaries
+        cache, kept, memos = self._summaries, self._kept, self._memos
         for key in batch.gone:
             cache.pop(key, None)
+            kept.pop(key, None)
+            memos.pop(key, None)
         for key, summary in batch.summaries.items():
+            kept.pop(key, None)
             cache[key] = summary
             cache.move_to_end(key)
         while len(cache) > self._cache_limit:
-            cache.popitem(last=False)
-        self._memo.rotate()
+            key, summary = cache.popitem(last=False)
+            kept[key] = sm.forget(summary)
+        while len(kept) > self._cache_limit * KEPT:
+            memos.pop(kept.popitem(last=False)[0], None)
 
     def _load_identity(self, conn: Any) -> idn.Identity:
         merged_into: PMap[str, str] = PMap()
@@ -327,14 +361,37 @@ class Store:
             link_map = link_map.set(key, frozenset(others))
         return idn.Identity(merged_into, from_map, link_map)
 
-    def _stored_summary(self, conn: Any, key: str) -> sm.PatientSummary:
-        cached = self._summaries.get(key)
+    def _stored_summary(
+        self, conn: Any, key: str, texts: Mapping[str, str] | None = None
+    ) -> sm.PatientSummary:
+        """``key``'s summary: in memory, else read back from ``texts`` (the stored text of
+        summaries, read beforehand) or the store."""
+        cached = self._summaries.get(key) or self._kept.get(key)
         if cached is not None:
             return cached
-        row = conn.execute(
-            self.q("SELECT summary FROM summaries WHERE patient_key = ?"), (key,)
-        ).fetchone()
-        return summary_from_json(row[0]) if row else _EMPTY
+        text = texts.get(key) if texts is not None else None
+        if text is None:
+            row = conn.execute(
+                self.q("SELECT summary FROM summaries WHERE patient_key = ?"), (key,)
+            ).fetchone()
+            if row is None:
+                return _EMPTY
+            text = row[0]
+        return summary_from_json(text, self._memos.setdefault(key, FragmentMemo()))
+
+    def _stored_texts(self, conn: Any, keys: Iterable[str]) -> dict[str, str]:
+        """The stored text of the summaries of ``keys`` not in memory, in one query."""
+        wanted = sorted({k for k in keys if k not in self._summaries and k not in self._kept})
+        if not wanted:
+            return {}
+        rows = conn.execute(
+            self.q(
+                "SELECT patient_key, summary FROM summaries "
+                f"WHERE {self.backend.in_list('patient_key')}"
+            ),
+            (self.backend.list_param(wanted),),
+        ).fetchall()
+        return dict(rows)
 
     def _entries_of(self, conn: Any, keys: Sequence[str]) -> list[TimelineEntry]:
         if len(keys) == 1:
@@ -356,6 +413,16 @@ class Store:
         """The surviving key of ``key`` (``key`` itself unless merged away)."""
         with self._reading() as conn:
             return self._resolve(conn, key)
+
+    def survivor(self, key: str) -> str | None:
+        """The surviving key of ``key``, or None for a key never seen (as :meth:`summary`
+        tells, without reading the summary)."""
+        with self._reading() as conn:
+            survivor = self._resolve(conn, key)
+            row = conn.execute(
+                self.q("SELECT 1 FROM summaries WHERE patient_key = ?"), (survivor,)
+            ).fetchone()
+        return survivor if row else None
 
     def _resolve(self, conn: Any, key: str) -> str:
         rows = conn.execute(
@@ -507,7 +574,7 @@ class Store:
                 (*who_params, *params, limit + 1),
             ).fetchall()
         more = len(rows) > limit
-        entries = [_entry(row, owner.get(row[1])) for row in rows[:limit]]
+        entries = [_entry(row, owner.get(row[1]), StoredRecord) for row in rows[:limit]]
         return entries, (encode_cursor(entries[-1].order) if more else None)
 
     def events(self, key: str) -> tuple[list[ClinicalEvent], list[dict[str, Any]]]:
@@ -517,6 +584,41 @@ class Store:
         events = [from_record(dict(e.event)) for e in entries if not e.is_alert]
         alerts = [dict(e.event) for e in entries if e.is_alert]
         return events, alerts
+
+    def alert(self, alert_id: str) -> ClinicalAlert | None:
+        ids = [alert_event_id(alert_id, status.value) for status in AlertStatus]
+        with self._reading() as conn:
+            rows = conn.execute(
+                self.q(f"SELECT record FROM entries WHERE {self.backend.in_list('event_id')}"),
+                (self.backend.list_param(ids),),
+            ).fetchall()
+        return latest(alert_from_record(_loads(row[0])) for row in rows).get(alert_id)
+
+    def alerts(
+        self,
+        status: StatusFilter = StatusFilter.OPEN,
+        patient_key: str | None = None,
+        rule: str | None = None,
+        limit: int = 100,
+    ) -> list[ClinicalAlert]:
+        _check_limit(limit)
+        admitted = StatusFilter(status)
+        with self._reading() as conn:
+            if patient_key is None:
+                rows = conn.execute(self.q(ALL_ALERTS_SQL)).fetchall()
+            else:
+                keys = self._group(conn, self._resolve(conn, patient_key))
+                rows = conn.execute(
+                    self.q(
+                        f"SELECT record FROM entries WHERE {self.backend.in_list('patient_key')} "
+                        f"AND {ALERT_TYPES_SQL} ORDER BY seq"
+                    ),
+                    (self.backend.list_param(keys),),
+                ).fetchall()
+        states = latest(alert_from_record(_loads(row[0])) for row in rows).values()
+        shown = [a for a in states if admitted.admits(a) and (rule is None or a.rule == rule)]
+        shown.sort(key=_newest_first)
+        return shown[:limit]
 
     def stream_since(
         self, sequence: int, patient_key: str | None = None, limit: int = 500
@@ -536,7 +638,7 @@ class Store:
                 ),
                 (*params, limit),
             ).fetchall()
-        return [(int(row[0]), _entry(row[1:], owner.get(row[2]))) for row in rows]
+        return [(int(row[0]), _entry(row[1:], owner.get(row[2]), StoredRecord)) for row in rows]
 
     def latest_sequence(self) -> int:
         """The sequence number of the last entry stored (0 before the first)."""
@@ -571,7 +673,8 @@ class _Batch:
             # Another writer (or a failed batch) came between: trust nothing remembered.
             self.identity = store._load_identity(conn)
             store._summaries.clear()
-            store._memo.clear()
+            store._kept.clear()
+            store._memos.clear()
         if expected is not None:
             self._check_offsets(offsets, expected)
         applied = Applied()
@@ -606,7 +709,7 @@ class _Batch:
                     entry.recorded_at,
                     entry.summary,
                     codes(entry),
-                    _dumps(entry.event),
+                    _record_text(entry.event),
                 )
             )
             seq += 1
@@ -617,6 +720,9 @@ class _Batch:
         applied.last_sequence = seq - 1
 
         # Who is who, and each patient's summary.
+        texts = store._stored_texts(
+            conn, {idn.resolve(self.identity, entry.patient_key) for entry in new}
+        )
         identity = self.identity
         summaries = self.summaries
         refold: set[str] = set()
@@ -657,7 +763,7 @@ class _Batch:
                 continue
             current = summaries.get(survivor)
             if current is None:
-                current = store._stored_summary(conn, survivor)
+                current = store._stored_summary(conn, survivor, texts)
             try:
                 summaries[survivor] = sm.apply(current, entry)
             except sm.EntryOutOfOrder:  # older than what the summary remembers
@@ -693,7 +799,7 @@ class _Batch:
                 q("DELETE FROM summaries WHERE patient_key = ?"), [(k,) for k in sorted(self.gone)]
             )
         if summaries:
-            memo = store._memo
+            memos = store._memos
             cur.executemany(
                 q(
                     "INSERT INTO summaries (patient_key, family, given, seq, summary) "
@@ -702,7 +808,12 @@ class _Batch:
                     "summary = excluded.summary"
                 ),
                 [
-                    (key, *_name_columns(s), applied.last_sequence, summary_to_json(s, memo))
+                    (
+                        key,
+                        *_name_columns(s),
+                        applied.last_sequence,
+                        summary_to_json(s, memos.get(key) or memos.setdefault(key, FragmentMemo())),
+                    )
                     for key, s in sorted(summaries.items())
                 ],
             )
@@ -740,6 +851,17 @@ class _Batch:
 
 _EMPTY: Final = sm.PatientSummary()
 
+# The entries of alerts, spelled as the partial index ``entries_alerts`` (migration 2) is.
+ALERT_TYPES_SQL: Final = "event_type IN ({})".format(
+    ", ".join(f"'{t}'" for t in ALERT_TYPES.values())
+)
+ALL_ALERTS_SQL: Final = f"SELECT record FROM entries WHERE {ALERT_TYPES_SQL} ORDER BY seq"
+
+
+def _newest_first(alert: ClinicalAlert) -> tuple[int, str]:
+    raised = instant(alert.raised_at)
+    return (-raised if raised is not None else 2**63, alert.alert_id)
+
 
 def codes(entry: Entry) -> str:
     """The codes an entry can be found by (observations, orders, medications, allergies,
@@ -770,7 +892,9 @@ def _name_columns(summary: sm.PatientSummary) -> tuple[str | None, str | None]:
     return family, given
 
 
-def _entry(row: Sequence[Any], linked: str | None = None) -> TimelineEntry:
+def _entry(
+    row: Sequence[Any], linked: str | None = None, read: Callable[[str], Any] = _loads
+) -> TimelineEntry:
     (
         event_id,
         patient_key,
@@ -789,7 +913,7 @@ def _entry(row: Sequence[Any], linked: str | None = None) -> TimelineEntry:
         recorded_at,
         patient_key,
         line,
-        _loads(record),
+        read(record),
         OrderKey(int(occurred), int(recorded), event_id),
         linked,
     )

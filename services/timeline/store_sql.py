@@ -113,6 +113,16 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             "INSERT INTO store_state (id, writer, generation, next_seq) VALUES (1, '', 0, ?)",
         ),
     ),
+    (
+        2,
+        (
+            # The changes of alerts of every patient, for the list of alerts: a partial
+            # index, which the entries of events do not enter.  A query uses it when it
+            # names the same three types (store.ALERT_TYPES_SQL).
+            "CREATE INDEX entries_alerts ON entries (seq) WHERE event_type IN "
+            "('ALERT_RAISED', 'ALERT_ACKNOWLEDGED', 'ALERT_RESOLVED')",
+        ),
+    ),
 )
 
 

@@ -30,6 +30,7 @@ from typing import Any, Final
 from hl7bus.errors import Hl7BusError
 from hl7bus.services.timeline.entries import Entry
 from hl7bus.services.timeline.order import OrderKey
+from hl7bus.services.timeline.persistent import IdSet
 from hl7bus.services.timeline.summary_changes import entry_changes, patient_changes
 from hl7bus.services.timeline.summary_model import (
     HISTORY_LIMIT,
@@ -63,6 +64,7 @@ __all__ = [
     "apply",
     "can_apply",
     "fold",
+    "forget",
 ]
 
 
@@ -78,6 +80,13 @@ def fold(entries: Iterable[Entry]) -> PatientSummary:
     for entry in sorted(entries, key=_order):
         summary = apply(summary, entry)
     return summary
+
+
+def forget(summary: PatientSummary) -> PatientSummary:
+    """``summary`` without the fold's memory, as the store reads one back: the same value;
+    a later entry that sorts before its last makes :func:`apply` raise
+    :class:`EntryOutOfOrder`."""
+    return _evolve(summary, {**_FORGOTTEN, "forgotten": summary.last_order})
 
 
 def can_apply(summary: PatientSummary, entry: Entry) -> bool:
@@ -106,6 +115,12 @@ def apply(summary: PatientSummary, entry: Entry) -> PatientSummary:
     return _rewind(summary, entry, i, j)
 
 
+_FORGOTTEN: Final = {
+    "event_ids": IdSet(),
+    "seen_patient": None,
+    "seen_parts": (None, None, None),
+    "recent": (),
+}
 _APPEND: Final = "append"
 _DUPLICATE: Final = "duplicate"
 

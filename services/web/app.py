@@ -15,7 +15,8 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import SecretStr
 
 from hl7bus.errors import Hl7BusError
-from hl7bus.services.web import errors, health, patients, stream
+from hl7bus.services.web import alerts, errors, health, patients, stream
+from hl7bus.services.web.alert_changes import AlertChanges
 from hl7bus.services.web.audit import AuditLog
 from hl7bus.services.web.metrics import WebMetrics
 from hl7bus.services.web.middleware import FrontDoor
@@ -24,12 +25,14 @@ from hl7bus.settings import WebSettings
 
 DESCRIPTION = """\
 hl7bus's one HTTP front door: each patient's timeline, current state and FHIR R4 bundle,
-and new timeline entries as they are stored.
+new timeline entries as they are stored, and the clinical alerts (listed in their latest
+state; acknowledged and resolved by clinicians).
 
 Every request but `/healthz` carries `Authorization: Bearer <token>`
-(`hl7bus token create --role ROLE --name NAME`); patient data is for the roles
-`clinician`, `service` and `admin`, and every request for it is written to the
-access audit (`audit.access`).  A patient key (`AUTHORITY|ID`) goes in the path as it is
+(`hl7bus token create --role ROLE --name NAME`); patient data (alerts included) is for the
+roles `clinician`, `service` and `admin`, acknowledging and resolving alerts for
+`clinician` and `admin`, and every request for either is written to the access audit
+(`audit.access`).  A patient key (`AUTHORITY|ID`) goes in the path as it is
 or percent-encoded (`NORTHWIND%7C12345`).  A refusal is
 `{"error": code, "message": sentence}`.
 """
@@ -43,9 +46,11 @@ def create_app(
     token_secret: SecretStr | None = None,
     kafka_reachable: Callable[[], bool] = lambda: True,
     metrics: WebMetrics | None = None,
+    alert_changes: AlertChanges | None = None,
 ) -> FastAPI:
     """The application over ``store`` (the timeline store's read API), writing its access
-    records to ``audit``; tokens are checked with ``token_secret`` (default: the
+    records to ``audit`` and the changes of alerts to ``alert_changes`` (without it, a
+    change is answered 503); tokens are checked with ``token_secret`` (default: the
     settings')."""
     secret = token_secret or settings.token_secret
     if secret is None:
@@ -65,7 +70,9 @@ def create_app(
     app.state.token_secret = secret
     app.state.kafka_reachable = kafka_reachable
     app.state.metrics = metrics
+    app.state.alert_changes = alert_changes
     app.include_router(patients.router)
+    app.include_router(alerts.router)
     app.include_router(stream.router)
     app.include_router(health.router)
     errors.install(app)

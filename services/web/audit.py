@@ -12,9 +12,7 @@ is still unacknowledged when it stops is counted in the log.
 
 from __future__ import annotations
 
-import json
 import logging
-import struct
 import threading
 import time
 import uuid
@@ -23,10 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from hl7bus.avro.writer import compile_writer
 from hl7bus.errors import Hl7BusError
 from hl7bus.kafka.clients import producer_config
-from hl7bus.kafka.serde import schema_text
+from hl7bus.kafka.serde import wire_writer
 from hl7bus.logs import fields
 from hl7bus.settings import KafkaSettings
 
@@ -121,9 +118,7 @@ class AuditLog:
         config["client.id"] = f"{kafka.client_id}-web-audit"
         config["queue.buffering.max.messages"] = queue_limit
         self._producer = Producer(config)
-        header = struct.pack(">bI", 0, schema_id)  # Confluent wire format
-        encode = compile_writer(json.loads(schema_text("AccessAudit")))
-        self._encode = lambda record: header + encode(record)
+        self._encode = wire_writer("AccessAudit", schema_id)
         self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
         self._next = 0

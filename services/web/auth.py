@@ -4,14 +4,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hl7bus.services.web.audit import AuditNote, AuditUnavailable
 from hl7bus.services.web.errors import forbidden, unauthenticated, unavailable
-from hl7bus.services.web.tokens import PATIENT_DATA_ROLES, Principal, Role, TokenError, verify
+from hl7bus.services.web.tokens import (
+    ALERT_CHANGE_ROLES,
+    PATIENT_DATA_ROLES,
+    Principal,
+    Role,
+    TokenError,
+    verify,
+)
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -44,14 +51,54 @@ def patient_access(request: Request, principal: Principal = Depends(authenticate
     here on (its :class:`AuditNote`, written when the answer starts, 403s included); it
     goes on only for the roles that read patient data, and only while the audit can be
     written (else 503 ``audit_unavailable``)."""
+    return _audited(
+        request,
+        principal,
+        PATIENT_DATA_ROLES,
+        "read patient data",
+        "clinician, service or admin",
+        [request.path_params.get("patient_key")],
+    )
+
+
+def alert_reading(request: Request, principal: Principal = Depends(authenticated)) -> AuditNote:
+    """:func:`patient_access` for the list of alerts, whose patient is a query parameter."""
+    return _audited(
+        request,
+        principal,
+        PATIENT_DATA_ROLES,
+        "read patient data",
+        "clinician, service or admin",
+        [request.query_params.get("patient_key")],
+    )
+
+
+def alert_change(request: Request, principal: Principal = Depends(authenticated)) -> AuditNote:
+    """:func:`patient_access` for acknowledging and resolving alerts: clinicians and admins
+    only (the change names who made it)."""
+    return _audited(
+        request,
+        principal,
+        ALERT_CHANGE_ROLES,
+        "acknowledge or resolve alerts",
+        "clinician or admin",
+        [],
+    )
+
+
+def _audited(
+    request: Request,
+    principal: Principal,
+    roles: Collection[Role],
+    doing: str,
+    needed: str,
+    keys: Iterable[str | None],
+) -> AuditNote:
     note = AuditNote(principal.name, principal.role.value)
-    note.read(request.path_params.get("patient_key"))
+    note.read(*keys)
     request.state.audit = note
-    if not allowed(principal.role, PATIENT_DATA_ROLES):
-        raise forbidden(
-            f"The role {principal.role.value} may not read patient data; it needs "
-            "clinician, service or admin."
-        )
+    if not allowed(principal.role, roles):
+        raise forbidden(f"The role {principal.role.value} may not {doing}; it needs {needed}.")
     try:
         request.app.state.audit.check()
     except AuditUnavailable as exc:

@@ -45,6 +45,10 @@ def not_found(message: str) -> ApiError:
     return ApiError(404, "not_found", message)
 
 
+def conflict(code: str, message: str) -> ApiError:
+    return ApiError(409, code, message)
+
+
 def bad_parameter(message: str, code: str = "bad_parameter") -> ApiError:
     return ApiError(400, code, message)
 

@@ -26,6 +26,7 @@ def main(settings: WebSettings, kafka: KafkaSettings, registry: RegistrySettings
     import uvicorn
 
     from hl7bus.services.timeline.store import open_store
+    from hl7bus.services.web.alert_changes import AlertChanges
     from hl7bus.services.web.app import create_app
     from hl7bus.services.web.audit import AuditLog
     from hl7bus.services.web.metrics import WebMetrics
@@ -38,12 +39,15 @@ def main(settings: WebSettings, kafka: KafkaSettings, registry: RegistrySettings
     topics = Topics.with_prefix(kafka.topic_prefix)
     require_reachable(kafka)
     with serde.registry_errors(registry):
-        schema_id = register_record_schema(
-            serde.registry_client(registry), topics.audit, "AccessAudit"
-        )
+        client = serde.registry_client(registry)
+        schema_id = register_record_schema(client, topics.audit, "AccessAudit")
+        alert_schema_id = register_record_schema(client, topics.alerts, "ClinicalAlert")
     listener = _listen(settings.host, settings.port)
     store = open_store(settings.store) if settings.store else open_store()
     audit = AuditLog(kafka, topics.audit, schema_id, timeout_s=settings.audit_timeout_s)
+    alert_changes = AlertChanges(
+        kafka, topics.alerts, alert_schema_id, timeout_s=settings.alert_change_timeout_s
+    )
     metrics = WebMetrics()
     watch = BrokerWatch(kafka, lambda up: metrics.kafka_up.set(1 if up else 0))
     watch.start()
@@ -54,6 +58,7 @@ def main(settings: WebSettings, kafka: KafkaSettings, registry: RegistrySettings
         token_secret=secret,
         kafka_reachable=lambda: watch.reachable,
         metrics=metrics,
+        alert_changes=alert_changes,
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -72,6 +77,7 @@ def main(settings: WebSettings, kafka: KafkaSettings, registry: RegistrySettings
     try:
         server.run(sockets=[listener])
     finally:
+        alert_changes.close()
         audit.close()
         watch.stop()
         store.close()

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from hl7bus.events import model as events
+from hl7bus.events.alerts import ClinicalAlert
 from hl7bus.events.records import RENAMED
 from hl7bus.services.timeline import summary as timeline
 
@@ -186,6 +187,16 @@ class FhirBundle(BaseModel):
     id: str
     type: Literal["collection"]
     entry: list[dict[str, Any]]
+
+
+Alert = mirror(ClinicalAlert)
+"""An alert in its latest state: the fields of the ``ClinicalAlert`` record."""
+
+
+class AlertList(BaseModel):
+    alerts: list[Alert] = Field(  # type: ignore[valid-type]
+        description="each alert once, in its latest state, the newest raised first"
+    )
 
 
 class StreamedEntry(TimelineEntry):

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from hl7bus.events.model import EventType
 from hl7bus.services.timeline.codec import summary_to_dict
 from hl7bus.services.timeline.entries import ALERT_TYPES, Entry
 from hl7bus.services.timeline.fhir import bundle
 from hl7bus.services.timeline.order import instant
+from hl7bus.services.timeline.stored import record_json
 from hl7bus.services.timeline.summary import PatientSummary
 from hl7bus.services.web.audit import AuditNote
 from hl7bus.services.web.auth import patient_access
@@ -151,6 +153,16 @@ def _resolve(request: Request, key: str, note: AuditNote) -> tuple[str, PatientS
     return survivor, summary
 
 
+def _survivor(request: Request, key: str, note: AuditNote) -> str:
+    """The surviving key of ``key``, or 404."""
+    with reading():
+        survivor = _store(request).survivor(key)
+    if survivor is None:
+        raise not_found(f"No patient has the key {key!r}.")
+    note.read(survivor)
+    return survivor
+
+
 @router.get(
     "/{patient_key:path}/timeline",
     response_model=Timeline,
@@ -202,12 +214,12 @@ def timeline(
         str | None,
         Query(min_length=1, max_length=1024, description="the next_cursor of the page before"),
     ] = None,
-) -> Timeline:
+) -> Response:
     types = _types(type)
     for name, value in (("since", since), ("until", until)):
         if value is not None and instant(value) is None:
             raise bad_time(name)
-    survivor, _summary = _resolve(request, patient_key, note)
+    survivor = _survivor(request, patient_key, note)
     with reading():
         entries, next_cursor = _store(request).timeline(
             survivor,
@@ -220,13 +232,15 @@ def timeline(
         )
     note.read(*(e.patient_key for e in entries))
     note.entries = len(entries)
-    return Timeline(
-        patient_key=survivor,
-        requested_key=patient_key,
-        merged_into=survivor if survivor != patient_key else None,
-        entries=[entry_model(e) for e in entries],
-        next_cursor=next_cursor,
-    )
+    # The shape of Timeline, written at once: each entry's event is its stored JSON text.
+    page = {
+        "patient_key": survivor,
+        "requested_key": patient_key,
+        "merged_into": survivor if survivor != patient_key else None,
+        "entries": [entry_json(e) for e in entries],
+        "next_cursor": next_cursor,
+    }
+    return Response(orjson.dumps(page), media_type="application/json")
 
 
 def _types(text: str | None) -> frozenset[str] | None:
@@ -240,6 +254,21 @@ def _types(text: str | None) -> frozenset[str] | None:
             "give types such as OBSERVATIONS_REPORTED,PATIENT_ADMITTED."
         )
     return types
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    """The entry in the shape of :class:`TimelineEntry`, ready for orjson (the event as
+    the store holds it)."""
+    return {
+        "event_id": entry.event_id,
+        "event_type": entry.event_type,
+        "occurred_at": entry.occurred_at,
+        "recorded_at": entry.recorded_at,
+        "patient_key": entry.patient_key,
+        "linked": getattr(entry, "linked", None),
+        "summary": entry.summary,
+        "event": record_json(entry.event),
+    }
 
 
 def entry_model(entry: Entry) -> TimelineEntry:
@@ -271,7 +300,7 @@ def fhir_bundle(
     patient_key: Key,
     note: Annotated[AuditNote, Depends(patient_access)],
 ) -> dict[str, Any]:
-    survivor, _summary = _resolve(request, patient_key, note)
+    survivor = _survivor(request, patient_key, note)
     with reading():
         events, alerts = _store(request).events(survivor)
     note.entries = len(events)

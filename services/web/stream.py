@@ -20,6 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -28,8 +29,7 @@ from hl7bus.logs import fields
 from hl7bus.services.web.audit import Access, AuditNote, AuditUnavailable
 from hl7bus.services.web.auth import patient_access
 from hl7bus.services.web.errors import ApiError, bad_parameter, body
-from hl7bus.services.web.models import StreamedEntry
-from hl7bus.services.web.patients import ERRORS, entry_model
+from hl7bus.services.web.patients import ERRORS, entry_json
 from hl7bus.services.web.reading import reading
 
 log = logging.getLogger("hl7bus.web.stream")
@@ -164,8 +164,10 @@ async def _events(request: Request, access: _Stream, start: int) -> AsyncIterato
 
 
 def _entry(number: int, entry: Any) -> str:
-    data = StreamedEntry(sequence=number, **entry_model(entry).model_dump())
-    return f"id: {number}\nevent: entry\ndata: {data.model_dump_json()}\n\n"
+    """One server-sent event: the entry in the shape of ``models.StreamedEntry`` (its
+    event as the store holds it)."""
+    data = orjson.dumps({**entry_json(entry), "sequence": number}).decode()
+    return f"id: {number}\nevent: entry\ndata: {data}\n\n"
 
 
 def _error(code: str, message: str) -> str:

@@ -39,6 +39,9 @@ class Role(str, Enum):
 PATIENT_DATA_ROLES: Final = frozenset({Role.CLINICIAN, Role.SERVICE, Role.ADMIN})
 """The roles that may read a patient's data."""
 
+ALERT_CHANGE_ROLES: Final = frozenset({Role.CLINICIAN, Role.ADMIN})
+"""The roles that may acknowledge and resolve alerts: people, not programs."""
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:

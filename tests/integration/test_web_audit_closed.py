@@ -7,13 +7,9 @@ where no broker answers."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from hl7bus.services.web.app import create_app
 from hl7bus.services.web.audit import AuditLog
@@ -21,28 +17,11 @@ from hl7bus.services.web.tokens import Role
 from hl7bus.settings import KafkaSettings, WebSettings
 
 from conftest import free_port
-from web_support import SAMPLE, SECRET, filled_store, get, token
+from web_support import SAMPLE, SECRET, filled_store, get, serving, token
 
 pytestmark = pytest.mark.integration
 
 AUDIT_TIMEOUT_S = 1.0
-
-
-@contextlib.contextmanager
-def serving(app, port: int) -> Iterator[None]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_patient_data_stops_while_the_audit_cannot_be_written(request, tmp_path):

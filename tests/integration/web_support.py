@@ -147,6 +147,22 @@ def get(
         conn.close()
 
 
+def post(port: int, path: str, bearer: str | None = None, timeout: float = 15) -> Answer:
+    """POST ``path`` exactly as written, without a body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        sent = {"Content-Length": "0"}
+        if bearer is not None:
+            sent["Authorization"] = f"Bearer {bearer}"
+        conn.request("POST", path, headers=sent)
+        response = conn.getresponse()
+        return Answer(
+            response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        )
+    finally:
+        conn.close()
+
+
 @dataclass
 class Sse:
     id: str | None = None
@@ -259,6 +275,28 @@ def start_web(env: dict[str, str], port: int, store_url: str, log: Path) -> WebS
         time.sleep(0.2)
     service.stop()
     raise AssertionError(f"web did not answer /healthz within 60 s:\n{service.log_text()}")
+
+
+@contextlib.contextmanager
+def serving(app: Any, port: int) -> Iterator[None]:
+    """``app`` under uvicorn in a thread of this process, on ``port``, for the block."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 # -- fixtures (imported by the test modules) ----------------------------------------------------

@@ -114,3 +114,23 @@ def test_a_summary_read_back_takes_later_entries_and_refuses_earlier_ones() -> N
     assert later == sm.fold(entries[1:])
     with pytest.raises(sm.EntryOutOfOrder):
         sm.apply(later, entries[0])
+
+
+def test_a_summary_read_back_with_its_memo_is_written_again_from_the_text_it_came_from() -> None:
+    for summary in SUMMARIES:
+        text = summary_to_json(summary)
+        memo = FragmentMemo()
+        stored = summary_from_json(text, memo)
+        assert summary_to_json(stored, memo) == text
+        later = sm.apply(
+            stored,
+            event_entry(
+                event(
+                    EventType.PATIENT_TRANSFERRED,
+                    stored.keys[0],
+                    "2099-01-01T00:00Z",
+                    location=Location(point_of_care="ICU"),
+                )
+            ),
+        )
+        assert json.loads(summary_to_json(later, memo)) == summary_to_dict(later)
