@@ -148,9 +148,15 @@ def test_deteriorating_vital_signs_over_mllp_raise_news2_with_the_score(
     first, second = messages_of("oru-r01-vital-signs-deteriorating.hl7")
     assert exchange(connector.port, first).code == "AA"
     assert exchange(connector.port, second).code == "AA"
-    alerts = [a for a in raised(bus_topics, at_least=1) if a["rule"] == "news2"]
+    everything = raised(bus_topics, at_least=3)
+    alerts = [a for a in everything if a["rule"] == "news2"]
     assert len(alerts) == 1, alerts  # the first set scores 0: no alert
     (alert,) = alerts
+    # The same second set meets qSOFA (RR 25 >= 22, systolic 98 <= 100) and SIRS
+    # (38.4 °C > 38, pulse 112 > 90, RR 25 > 20); the first set meets neither.
+    others = {a["rule"]: a for a in everything if a["rule"] != "news2"}
+    assert set(others) == {"qsofa", "sirs"}, everything
+    assert all(len(a["event_ids"]) == 1 for a in others.values()), others
     attributes = alert["attributes"]
     # By hand, from the chart: RR 25 -> 3, SpO2 91 (scale 1) -> 3, oxygen -> 2,
     # systolic 98 -> 2, pulse 112 -> 2, alert -> 0, 38.4 °C -> 1: 13.
