@@ -15,7 +15,9 @@ from pathlib import Path
 
 
 class ErrorCode(Enum):
-    """What went wrong, with the HL7 table 0357 condition code that says it in an ERR segment."""
+    """What went wrong, with the HL7 table 0357 condition code that says it in an ERR segment.
+
+    Which acknowledgment code each one gets is the ACK policy's (:mod:`hl7bus.mllp.ack`)."""
 
     NOT_HL7 = ("not an HL7 message", 100)
     BAD_ENCODING_CHARACTERS = ("bad encoding characters", 100)
@@ -23,13 +25,19 @@ class ErrorCode(Enum):
     REQUIRED_FIELD_MISSING = ("required field missing", 101)
     DATA_TYPE = ("data type error", 102)
     TABLE_VALUE = ("table value not found", 103)
+    # MSH-9 that is not a message type (``adt``, ``RSP^SLI`` in a message whose component
+    # separator is ``$``), or a trigger that is not one: not a message hl7bus can accept.
     UNSUPPORTED_MESSAGE_TYPE = ("unsupported message type", 200)
     UNSUPPORTED_EVENT = ("unsupported event code", 201)
+    UNSUPPORTED_PROCESSING_ID = ("unsupported processing id", 202)
     UNSUPPORTED_VERSION = ("unsupported version id", 203)
     CHARSET = ("undecodable characters", 102)
-    MESSAGE_TOO_LARGE = ("message too large", 100)
+    # 104 "value too long": the message is longer than the connector or Kafka accepts.
+    MESSAGE_TOO_LARGE = ("message too large", 104)
     FRAMING = ("framing error", 100)
-    STORE_FAILED = ("not stored", 207)
+    # 206 "application record locked": the transaction could not be performed at the
+    # storage level; the message was not stored, and a resend unchanged will be.
+    STORE_FAILED = ("not stored", 206)
     INTERNAL = ("application internal error", 207)
 
     @property
@@ -137,6 +145,11 @@ class ConfigError(Hl7BusError):
 
 class InvalidSetting(ConfigError):
     """An ``HL7BUS_*`` variable whose value does not fit (see :mod:`hl7bus.settings`)."""
+
+
+class UsageError(Hl7BusError):
+    """A command-line value that does not fit (a time, an id), said in one sentence with an
+    example of a right one: exit status 2, as a bad option."""
 
 
 def cannot_listen(exc: OSError, what: str, host: str, port: int, setting: str) -> ConfigError:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -19,9 +21,12 @@ from hl7bus.mllp.ack import AckCode
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
-# Codes a dead letter can carry (a store failure is no dead letter: it is answered AE).
+# Codes a dead letter can carry (a store failure is no dead letter: the sender resends).
 DEAD_LETTER_CODES = tuple(code for code in ErrorCode if code is not ErrorCode.STORE_FAILED)
 TIMEOUT_KINDS = ("idle", "read", "frame")
+MAX_TYPES_COUNTED = 100
+"""Message types counted each under their own label; more (a sender inventing types) are
+counted under ``other``, so that no sender can make the series grow without bound."""
 
 
 def start_at_zero(metric, connector: str, label: str | None = None, values: Iterable[str] = ()):  # type: ignore[no-untyped-def]
@@ -51,6 +56,13 @@ class ConnectorMetrics:
             registry=r,
         )
         self.events = Counter("hl7bus_events", "Clinical events produced", labels, registry=r)
+        self.without_events = Counter(
+            "hl7bus_messages_without_events",
+            "Well-formed messages stored without events (no mapper for their type), by type",
+            [*labels, "type"],
+            registry=r,
+        )
+        self._types_counted: set[str] = set()
         self.store_failures = Counter(
             "hl7bus_store_failures", "Messages Kafka did not take in time", labels, registry=r
         )
@@ -98,6 +110,7 @@ class ConnectorMetrics:
         start_at_zero(self.messages, connector, "ack", (code.value for code in AckCode))
         start_at_zero(self.rejected, connector, "error", (c.label for c in DEAD_LETTER_CODES))
         start_at_zero(self.timeouts, connector, "kind", TIMEOUT_KINDS)
+        start_at_zero(self.without_events, connector, "type", ("other",))
         for metric in (
             self.events,
             self.store_failures,
@@ -125,6 +138,15 @@ class ConnectorMetrics:
             self.label(self.oversized).inc()
         elif code is ErrorCode.INTERNAL:
             self.label(self.internal_errors).inc()
+
+    def stored_without_events(self, kind: str) -> None:
+        """One well-formed message of type ``kind`` (``QBP^Q22``) was stored with no event."""
+        if kind not in self._types_counted:
+            if len(self._types_counted) >= MAX_TYPES_COUNTED:
+                kind = "other"
+            else:
+                self._types_counted.add(kind)
+        self.label(self.without_events, type=kind).inc()
 
     def set_kafka_reachable(self, reachable: bool) -> None:
         """Kafka became reachable or unreachable (``BrokerWatch`` of hl7bus.kafka.clients)."""
@@ -184,3 +206,41 @@ async def serve_http(
         return await asyncio.start_server(handle, host, port)
     except OSError as exc:
         raise cannot_listen(exc, "/metrics and /healthz", host, port, setting) from None
+
+
+def serve_in_thread(host: str, port: int, metrics: Any, setting: str) -> Callable[[], None]:
+    """``/metrics`` and ``/healthz`` of a service (``metrics`` has ``registry`` and
+    ``health()``) from a thread of their own; returns how to stop them."""
+
+    loop = asyncio.new_event_loop()
+    ready: list[Any] = []
+    failed: list[BaseException] = []
+    started = threading.Event()
+
+    async def start() -> None:
+        try:
+            ready.append(await serve_http(host, port, metrics.registry, metrics.health, setting))
+        except BaseException as exc:
+            failed.append(exc)
+        finally:
+            started.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        if ready:
+            loop.run_forever()
+
+    thread = threading.Thread(target=run, name="metrics", daemon=True)
+    thread.start()
+    started.wait(10)
+    if failed:
+        raise failed[0]
+
+    def stop() -> None:
+        if ready:
+            ready[0].close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+    return stop

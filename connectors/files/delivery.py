@@ -1,7 +1,8 @@
 """Storing the messages of one file on Kafka with the same promises as over MLLP: each
-message's raw record first, then its events, or a dead-letter record saying why it
-could not be translated.  Kafka's failure (:class:`~hl7bus.kafka.producer.StoreError`) is not
-caught here: the file then stays in the folder and is sent again later."""
+message's raw record first, then its events (none for a well-formed message of a type
+without a mapper), or a dead-letter record saying why it could not be translated.
+Kafka's failure (:class:`~hl7bus.kafka.producer.StoreError`) is not caught here: the file
+then stays in the folder and is sent again later."""
 
 from __future__ import annotations
 
@@ -66,6 +67,23 @@ class FileDelivery:
         except Exception as exc:  # a bug in hl7bus: this message fails, the file goes on
             delivered = await after_internal_error(self.ingestor, self.store, received, header, exc)
         error = delivered.error
+        if error is None and delivered.without_events is not None:
+            self.metrics.stored_without_events(delivered.without_events)
+            log.info(
+                "message stored without events",
+                extra=fields(
+                    file=name,
+                    index=index,
+                    control_id=header.control_id,
+                    type=delivered.without_events,
+                ),
+            )
+            return MessageResult(
+                index,
+                header.control_id,
+                Outcome.WITHOUT_EVENTS,
+                message_type=delivered.without_events,
+            )
         if error is None:
             self.metrics.label(self.metrics.events).inc(delivered.events)
             return MessageResult(index, header.control_id, Outcome.TRANSLATED, delivered.events)

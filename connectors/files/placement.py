@@ -11,11 +11,12 @@ from pathlib import PurePath
 
 class Outcome(StrEnum):
     TRANSLATED = "translated"  # raw record and events stored
+    WITHOUT_EVENTS = "without_events"  # raw record stored: well-formed, no mapper for its type
     DEAD_LETTER = "dead_letter"  # raw record (when readable) and a dead-letter record stored
 
 
 class Folder(StrEnum):
-    DONE = "done"  # every message translated
+    DONE = "done"  # every message stored, with its events or without (no mapper)
     ERROR = "error"  # at least one message went to the dead-letter topic, or none was found
 
 
@@ -30,9 +31,10 @@ class MessageResult:
     error_code: str | None = None
     error_segment: str | None = None
     error_field: int | None = None
+    message_type: str | None = None  # of a message stored without events: ``QBP^Q22``
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "index": self.index,
             "control_id": self.control_id,
             "outcome": self.outcome.value,
@@ -41,11 +43,15 @@ class MessageResult:
             "error_segment": self.error_segment,
             "error_field": self.error_field,
         }
+        if self.message_type is not None:
+            out["message_type"] = self.message_type
+        return out
 
 
 def folder_for(results: Sequence[MessageResult]) -> Folder:
-    """``done`` when the file held messages and all of them translated, else ``error``."""
-    if results and all(r.outcome is Outcome.TRANSLATED for r in results):
+    """``done`` when the file held messages and none went to the dead-letter topic, else
+    ``error``."""
+    if results and all(r.outcome is not Outcome.DEAD_LETTER for r in results):
         return Folder.DONE
     return Folder.ERROR
 
@@ -75,6 +81,7 @@ def result_document(
         "finished_at": finished_at,
         "messages": len(results),
         "translated": sum(r.outcome is Outcome.TRANSLATED for r in results),
+        "without_events": sum(r.outcome is Outcome.WITHOUT_EVENTS for r in results),
         "dead_letter": sum(r.outcome is Outcome.DEAD_LETTER for r in results),
         "results": [r.as_dict() for r in results],
     }

@@ -28,7 +28,7 @@ from hl7bus.ingest.records import Ingestor, Received
 from hl7bus.kafka.producer import KafkaStore, StoreError
 from hl7bus.logs import fields
 from hl7bus.metrics import ConnectorMetrics
-from hl7bus.mllp.ack import AckCode, ack_code, build_ack
+from hl7bus.mllp.ack import ack_code, build_ack
 from hl7bus.mllp.framing import Frame, MllpDecoder, frame
 from hl7bus.settings import MllpSettings
 
@@ -263,10 +263,8 @@ class MllpServer:
                 "message not stored",
                 extra=fields(peer=peer, control_id=header.control_id, reason=exc.message),
             )
-            return self._ack(
-                header, AckCode.COMMIT_ERROR if header.enhanced else AckCode.ERROR, exc
-            )
-        return self._ack(header, ack_code(header, delivered.error), delivered.error)
+            return self._ack(header, exc)
+        return self._ack(header, delivered.error)
 
     async def _internal_failure(self, found: Frame, peer: str, exc: Exception) -> bytes:
         """When handling a message failed outside the delivery sequence: a dead letter if
@@ -279,20 +277,25 @@ class MllpServer:
         try:
             delivered = await after_internal_error(self.ingestor, self.store, received, header, exc)
         except StoreError as store_error:
-            return self._ack(
-                header, AckCode.COMMIT_ERROR if header.enhanced else AckCode.ERROR, store_error
-            )
+            return self._ack(header, store_error)
         self._count(delivered, header, peer, len(found.payload))
-        error = delivered.error
         try:
-            return self._ack(header, ack_code(header, error), error)
+            return self._ack(header, delivered.error)
         except Exception:
-            return self._ack(Header(), ack_code(Header(), error), error)
+            return self._ack(Header(), delivered.error)
 
     def _count(self, delivered: Delivered, header: Header, peer: str, size: int) -> None:
         error = delivered.error
         if error is None:
             self.metrics.label(self.metrics.events).inc(delivered.events)
+            if delivered.without_events is not None:
+                self.metrics.stored_without_events(delivered.without_events)
+                log.info(
+                    "message stored without events",
+                    extra=fields(
+                        peer=peer, control_id=header.control_id, type=delivered.without_events
+                    ),
+                )
             return
         self.metrics.dead_lettered(error.code)
         if error.code is ErrorCode.MESSAGE_TOO_LARGE:
@@ -315,7 +318,16 @@ class MllpServer:
                 ),
             )
 
-    def _ack(self, header: Header, code: AckCode, error: MessageError | None) -> bytes:
+    def _ack(self, header: Header, error: MessageError | None) -> bytes:
+        """The ACK of what became of the message (``error`` None: stored), by the ACK
+        policy and the sender profile's ``[ack]`` overrides."""
+        overrides = None
+        if error is not None:  # what a sender's profile may change
+            profile = self.ingestor.profiles.for_sender(
+                header.sending_application, header.sending_facility
+            )
+            overrides = profile.ack.overrides()
+        code = ack_code(header, error, overrides)
         self.metrics.label(self.metrics.messages, ack=code.value).inc()
         return build_ack(
             header, code, now=_now(), ack_control_id=uuid.uuid4().hex[:20], error=error

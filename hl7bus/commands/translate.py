@@ -4,7 +4,9 @@ Reads single messages, batch files (FHS/BHS) and MLLP-framed streams, from files
 standard input.  Each event goes to stdout as its plain record (the same content as its
 Avro record); each message that cannot be translated gives one JSON line on stderr
 with the file, the control id, the error code, the segment and field, and a sentence.
-Exit status: 0 when everything translated, 2 when something was rejected.
+A well-formed message of a type hl7bus has no mapper for (an ACK, a query, a Z-type)
+gives no event and no error, as the connectors store it and answer AA.
+Exit status: 0 when nothing was rejected, 2 when something was.
 """
 
 from __future__ import annotations

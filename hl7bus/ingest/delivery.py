@@ -1,10 +1,12 @@
 """The bus's delivery promise for one received message, shared by every connector:
-the raw record first, then the events (pointing at it) — or, when the message cannot be
-translated or is too large, a dead-letter record with its bytes and why.  An unexpected
+the raw record first, then the events (pointing at it; none for a well-formed message of a
+type without a mapper) — or, when the message cannot be translated or is too large, a
+dead-letter record with its bytes and why.  An unexpected
 failure (a bug in hl7bus) while handling the message is one more reason for a dead letter,
 never a crash and never a reason for the sender to resend.  Returns once
 Kafka has acknowledged all of it; Kafka's failure to store it in time is a
-:class:`~hl7bus.kafka.producer.StoreError` for the connector to answer (AE, or retry later)."""
+:class:`~hl7bus.kafka.producer.StoreError` for the connector to answer (an ACK that says
+resend, or a retry later)."""
 
 from __future__ import annotations
 
@@ -23,10 +25,12 @@ log = logging.getLogger("hl7bus.ingest")
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """What was stored for one message: its events, or the error it was dead-lettered with."""
+    """What was stored for one message: its events, or the error it was dead-lettered with;
+    ``without_events`` names the type of a message stored with no event (no mapper)."""
 
     events: int = 0
     error: MessageError | None = None
+    without_events: str | None = None
 
 
 def _now() -> str:
@@ -103,7 +107,7 @@ async def deliver(
             return await dead_letter(ingestor, store, received, header, internal_error(exc), raw)
         if records:
             await store.put(records)
-        return Delivered(events=len(records))
+        return Delivered(events=len(records), without_events=translated.without_events)
     except StoreError as exc:
         if exc.code is not ErrorCode.MESSAGE_TOO_LARGE:
             raise

@@ -1,5 +1,6 @@
-"""What the bus stores for one received message: its raw record, then its events — or,
-when it cannot be translated, a dead-letter record with its bytes and why.
+"""What the bus stores for one received message: its raw record, then its events (none
+for a well-formed message of a type without a mapper) — or, when it cannot be translated,
+a dead-letter record with its bytes and why.
 
 Pure: bytes in, records out.  The connectors put the records on Kafka and answer the
 sender only once Kafka has them all.
@@ -7,8 +8,10 @@ sender only once Kafka has them all.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -66,6 +69,21 @@ class Received:
 class Translated:
     events: list[ClinicalEvent] = field(default_factory=list)
     error: MessageError | None = None
+    without_events: str | None = None
+    """The type (``QBP^Q22``) of a well-formed message hl7bus has no mapper for: stored on
+    the raw topic, acknowledged, no event and no dead letter."""
+
+
+_DEAD_LETTER_NAMESPACE = uuid.UUID("0b6c7d2e-58a4-4f0e-8a7d-3d1f6e9c2a51")
+
+
+def dead_letter_id(sending_facility: str, control_id: str, raw: bytes) -> str:
+    """The id of a dead letter: uuid5 of the sending facility, the control id and the
+    SHA-256 of the bytes it holds.  A message resent (after a store timeout, say) gives the
+    same id, so its duplicate dead letters are recognised, counted once and replayed once;
+    other bytes under the same control id give another."""
+    digest = hashlib.sha256(raw).hexdigest()
+    return str(uuid.uuid5(_DEAD_LETTER_NAMESPACE, f"{sending_facility}|{control_id}|{digest}"))
 
 
 def _record_writer(schema_name: str) -> Callable[[Any], bytes]:
@@ -87,7 +105,11 @@ class Ingestor:
         self._event = _wire(ids.events, encode_event)
         self._dlq = _wire(ids.dlq, _record_writer("DeadLetter"))
 
-    def raw_record(self, received: Received, header: Header) -> OutRecord:
+    def raw_record(
+        self, received: Received, header: Header, replay: dict[str, Any] | None = None
+    ) -> OutRecord:
+        """The raw record; ``replay`` (a ``Replay`` of ``raw_message.avsc``) for a message an
+        operator puts back on the bus from the dead-letter topic."""
         value = self._raw(
             {
                 "raw": received.raw,
@@ -101,6 +123,7 @@ class Ingestor:
                 "message_type": header.message_type or None,
                 "trigger_event": header.trigger_event or None,
                 "version": header.version or None,
+                "replay": replay,
             }
         )
         return OutRecord(self.topics.raw, header.key, value)
@@ -108,9 +131,12 @@ class Ingestor:
     def translate(self, received: Received) -> Translated:
         receipt = Receipt(received.received_at, received.connector)
         try:
-            return Translated(translate(received.raw, self.profiles, receipt).events)
+            translation = translate(received.raw, self.profiles, receipt)
         except MessageError as exc:
             return Translated(error=exc)
+        if not translation.mapped:
+            return Translated(without_events=translation.kind)
+        return Translated(translation.events)
 
     def event_records(self, events: list[ClinicalEvent], raw: Stored | None) -> list[OutRecord]:
         """The events' records, each pointing at the raw record it came from."""
@@ -139,8 +165,12 @@ class Ingestor:
         failed_at: str,
         raw: Stored | None,
     ) -> OutRecord:
+        control_id = header.control_id or error.control_id
         value = self._dlq(
             {
+                "dead_letter_id": dead_letter_id(
+                    header.sending_facility, control_id or "", received.raw
+                ),
                 "raw": received.raw,
                 "error_code": error.code.text,
                 "hl7_condition": error.code.hl7_condition,
@@ -154,7 +184,7 @@ class Ingestor:
                 "mapping_version": MAPPING_VERSION,
                 "sending_application": header.sending_application or None,
                 "sending_facility": header.sending_facility or None,
-                "message_control_id": header.control_id or error.control_id,
+                "message_control_id": control_id,
                 "message_type": header.message_type or None,
                 "trigger_event": header.trigger_event or None,
                 "raw_topic": raw.topic if raw else None,

@@ -23,7 +23,8 @@ from hl7bus.settings import KafkaSettings
 
 
 class StoreError(MessageError):
-    """Kafka did not take a record in time: the sender gets AE and resends.
+    """Kafka did not take a record in time: the sender's ACK says resend (AR with ERR-3
+    206, ERR-4 F; see :data:`hl7bus.mllp.ack.POLICY`).
 
     With code ``MESSAGE_TOO_LARGE`` Kafka refused the record for its size: resending
     cannot help, so the connector rejects the message instead.

@@ -2,7 +2,8 @@
 
 A profile says how to read one vendor's feed: its timezone, which PID-3
 identifier is the patient key, its default character set, where its Z-segment
-data goes, and how its local codes map to standard ones.  Senders without a
+data goes, how its local codes map to standard ones, and the ACK codes it needs
+where hl7bus's ACK policy does not suit its interface engine.  Senders without a
 profile get the default profile.  A bad profile file is refused at start, with
 its line and the reason.
 
@@ -25,6 +26,9 @@ Example (``profiles/genhosp-lab.toml``)::
 
     [codes.observation]
     "GLU" = { code = "2345-7", system = "LN", display = "Glucose [Mass/volume] in Serum or Plasma" }
+
+    [ack]
+    store_failed = "AE"
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -66,6 +71,27 @@ class StandardCode(_Frozen):
     display: str | None = None
 
 
+AckOverride = Literal["AE", "AR"]
+
+
+class AckCodes(_Frozen):
+    """MSA-1 this sender needs for an outcome instead of hl7bus's ACK policy (README,
+    "ACK policy"): AE or AR, which is CE or CR in enhanced mode.  ERR-3 and ERR-4 stay as
+    the policy has them, so the ERR segment still tells resendable from final."""
+
+    store_failed: AckOverride | None = None
+    unsupported_version: AckOverride | None = None
+    unsupported_processing_id: AckOverride | None = None
+    unreadable_header: AckOverride | None = None
+    content_error: AckOverride | None = None
+    too_large: AckOverride | None = None
+    internal_error: AckOverride | None = None
+
+    def overrides(self) -> dict[str, str]:
+        """Outcome -> code, for the outcomes this profile sets."""
+        return {name: code for name, code in self.model_dump().items() if code is not None}
+
+
 class SenderProfile(_Frozen):
     name: str = "default"
     timezone: str = "UTC"
@@ -74,6 +100,7 @@ class SenderProfile(_Frozen):
     patient_key: PatientKeyRule = PatientKeyRule()
     z_segments: dict[str, str] = Field(default_factory=dict)
     codes: dict[str, dict[str, StandardCode]] = Field(default_factory=dict)
+    ack: AckCodes = AckCodes()
 
     @field_validator("timezone")
     @classmethod

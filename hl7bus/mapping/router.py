@@ -1,5 +1,6 @@
 """From HL7 v2 to canonical events: route each message by type and trigger through a
-table of small mappers.  Pure: values in, values out."""
+table of small mappers; a well-formed message of a type without a mapper gives no event.
+Pure: values in, values out."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hl7bus.errors import ErrorCode, MessageError, internal_error
 from hl7bus.events.model import ClinicalEvent
 from hl7bus.hl7 import Message, parse_message
 from hl7bus.mapping import adt, documents, orders, pharmacy, results, scheduling
+from hl7bus.mapping.acceptance import check_header
 from hl7bus.mapping.context import MessageContext, Receipt
 from hl7bus.mapping.profiles import ProfileSet, SenderProfile
 
@@ -44,6 +46,19 @@ class Translation:
     message: Message
     profile: SenderProfile
     events: list[ClinicalEvent]
+    mapped: bool = True
+    """False for a well-formed message of a type hl7bus has no mapper for (an ACK, a query,
+    a master file update, a vendor's Z-type, an ADT trigger not translated yet): it gives
+    no event, and is no error."""
+
+    @property
+    def kind(self) -> str:
+        """The message's type and trigger as MSH-9 names them: ``QBP^Q22``, ``ACK``."""
+        return message_kind(self.message.message_type, self.message.trigger_event)
+
+
+def message_kind(message_type: str, trigger_event: str) -> str:
+    return f"{message_type}^{trigger_event}" if trigger_event else message_type
 
 
 def _require_conformance(message: Message) -> None:
@@ -59,38 +74,19 @@ def _require_conformance(message: Message) -> None:
         )
 
 
-def mapper_for(message: Message) -> Mapper:
-    key = (message.message_type, message.trigger_event)
-    mapper = MAPPERS.get(key)
-    if mapper is None:
-        kind = f"{message.message_type}^{message.trigger_event}".rstrip("^")
-        known = sorted(e for t, e in MAPPERS if t == message.message_type)
-        if known:  # a type hl7bus reads, with a trigger it does not (HL7 table 0357: 201)
-            raise MessageError(
-                ErrorCode.UNSUPPORTED_EVENT,
-                f"Message type {kind} is not one hl7bus translates: of "
-                f"{message.message_type} it translates {', '.join(known)}.",
-                segment="MSH",
-                field=9,
-                control_id=message.control_id or None,
-            )
-        raise MessageError(
-            ErrorCode.UNSUPPORTED_MESSAGE_TYPE,
-            f"Message type {kind or '(empty)'} is not one hl7bus translates "
-            f"(it translates ADT, ORU^R01, ORM^O01, OML^O21, RDE^O11/O01, RAS^O17/O01, "
-            f"VXU^V04, SIU^S12-S15 and MDM^T01-T11).",
-            segment="MSH",
-            field=9,
-            control_id=message.control_id or None,
-        )
-    return mapper
+def mapper_for(message: Message) -> Mapper | None:
+    """The mapper of the message's type and trigger; None when hl7bus has none."""
+    return MAPPERS.get((message.message_type, message.trigger_event))
 
 
 def translate_message(
     message: Message, profile: SenderProfile, receipt: Receipt
 ) -> list[ClinicalEvent]:
-    """The events of one parsed message; :class:`MessageError` when it cannot be translated."""
+    """The events of one parsed message (none when hl7bus has no mapper for its type);
+    :class:`MessageError` when it cannot be translated."""
     mapper = mapper_for(message)
+    if mapper is None:
+        return []
     ctx = MessageContext(message, profile, receipt)
     try:
         return mapper(ctx)
@@ -106,9 +102,13 @@ def translate(
 ) -> Translation:
     """Parse and translate one message's bytes, with the sender's profile.
 
+    A well-formed message (:mod:`hl7bus.mapping.acceptance`) of a type hl7bus has no
+    mapper for is a :class:`Translation` without events (``mapped`` False); a message that
+    is not well-formed, or whose content a mapper cannot read, is a :class:`MessageError`.
     ``strict`` also checks the message against its version of the standard (slow) and
     rejects it when it breaks it."""
     message = parse_message(data)
+    check_header(message)
     if strict:
         _require_conformance(message)
     profile = profiles.for_sender(message.sending_application, message.sending_facility)
@@ -119,4 +119,5 @@ def translate(
         and message.text.used != codecs.lookup(profile.default_charset).name
     ):
         message = parse_message(data, default_charset=profile.default_charset)
-    return Translation(message, profile, translate_message(message, profile, receipt))
+    events = translate_message(message, profile, receipt)
+    return Translation(message, profile, events, mapped=mapper_for(message) is not None)

@@ -644,8 +644,8 @@ class AlertsService:
 def main(settings: AlertsSettings, kafka: KafkaSettings, registry: RegistrySettings) -> int:
     """Run the alerts service until SIGTERM or SIGINT."""
     from hl7bus.kafka.clients import BrokerWatch, require_reachable
+    from hl7bus.metrics import serve_in_thread
     from hl7bus.services.alerts.rules import load_rules
-    from hl7bus.services.timeline.consumer import serve_metrics
 
     rules = load_rules(settings.rules)
     stop = threading.Event()
@@ -655,7 +655,7 @@ def main(settings: AlertsSettings, kafka: KafkaSettings, registry: RegistrySetti
     metrics = AlertsMetrics()
     stop_metrics = None
     if settings.metrics_port is not None:
-        stop_metrics = serve_metrics(
+        stop_metrics = serve_in_thread(
             settings.metrics_host, settings.metrics_port, metrics, "HL7BUS_ALERTS_METRICS_PORT"
         )
     watch = BrokerWatch(kafka, metrics.set_kafka)

@@ -16,7 +16,6 @@ be reached the batch waits and is tried again, health says so, and nothing is sk
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import signal
@@ -31,7 +30,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from hl7bus.kafka.serde import Decoder, RegistryUnavailable, Undecodable
 from hl7bus.kafka.topics import Topics
 from hl7bus.logs import fields
-from hl7bus.metrics import LATENCY_BUCKETS
+from hl7bus.metrics import LATENCY_BUCKETS, serve_in_thread
 from hl7bus.services.timeline.entries import Entry, alert_entry, event_entry
 from hl7bus.services.timeline.identity import Outcome
 from hl7bus.services.timeline.store import OffsetsMoved, Store, StoreFailure
@@ -441,46 +440,6 @@ class TimelineService:
 # The process.
 
 
-def serve_metrics(
-    host: str, port: int, metrics: TimelineMetrics, setting: str
-) -> Callable[[], None]:
-    """``/metrics`` and ``/healthz`` from a thread of their own; returns how to stop them."""
-    from hl7bus.metrics import serve_http
-
-    loop = asyncio.new_event_loop()
-    ready: list[Any] = []
-    failed: list[BaseException] = []
-    started = threading.Event()
-
-    async def start() -> None:
-        try:
-            ready.append(await serve_http(host, port, metrics.registry, metrics.health, setting))
-        except BaseException as exc:
-            failed.append(exc)
-        finally:
-            started.set()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        if ready:
-            loop.run_forever()
-
-    thread = threading.Thread(target=run, name="timeline-metrics", daemon=True)
-    thread.start()
-    started.wait(10)
-    if failed:
-        raise failed[0]
-
-    def stop() -> None:
-        if ready:
-            ready[0].close()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-
-    return stop
-
-
 def collect_rarely() -> None:
     """Run Python's cycle collector seldom: the store keeps thousands of patients' summaries
     between batches, long-lived objects that each full collection walks again (about a
@@ -509,7 +468,7 @@ def main(
     metrics = TimelineMetrics()
     stop_metrics = None
     if settings.metrics_port is not None:
-        stop_metrics = serve_metrics(
+        stop_metrics = serve_in_thread(
             settings.metrics_host, settings.metrics_port, metrics, "HL7BUS_TIMELINE_METRICS_PORT"
         )
     watch = BrokerWatch(kafka, metrics.set_kafka)

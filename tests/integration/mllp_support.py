@@ -54,7 +54,7 @@ class Expected:
     name: str
     wire: bytes  # exactly the bytes inside the MLLP frame
     control_id: str  # MSH-10 as the header reads it
-    ack: str  # AA, AR or AE
+    ack: str  # AA, AR or AE (CA, CR, CE in enhanced mode)
     event_ids: tuple[str, ...] = ()
     patient_keys: tuple[str, ...] = ()
     error_code: str | None = None
@@ -145,6 +145,8 @@ class Ack:
     code: str
     control_id: str  # MSA-2, as written
     raw: bytes
+    condition: str = ""  # ERR-3.1, HL7 table 0357
+    severity: str = ""  # ERR-4, HL7 table 0516
 
     @classmethod
     def read(cls, data: bytes) -> Ack:
@@ -152,7 +154,16 @@ class Ack:
         message = parse_message(body)  # every ACK must parse
         msa = message.segment("MSA")
         assert msa is not None, body
-        return cls(msa.get(1), msa.field(2), body)
+        err = message.segment("ERR")
+        if err is None:
+            return cls(msa.get(1), msa.field(2), body)
+        return cls(msa.get(1), msa.field(2), body, err.get(3, 1), err.get(4))
+
+    @property
+    def says_resend(self) -> bool:
+        """The ACK policy's one resendable answer: not stored (ERR-3 206; ERR-4 F from
+        v2.6, E before)."""
+        return self.condition == "206"
 
 
 def acks_in(stream: bytes) -> list[Ack]:
@@ -383,9 +394,10 @@ class Exchange:
 class Sender(threading.Thread):
     """A vendor system on one connection (hl7bus's MLLP client, in this thread's own event
     loop): sends its messages in order, one at a time, waiting for each ACK.  With
-    ``resend`` it sends a message again after AE or a lost connection (reconnecting) until
-    it gets AA; without, it stops at the first lost connection.  Gives up at ``deadline``
-    (time.monotonic)."""
+    ``resend`` it sends a message again after an ACK that says resend (ERR-3 206) or a
+    lost connection (reconnecting) until it gets AA; after any other answer it goes on
+    to the next message.  Without ``resend`` it stops at the first lost connection.  Gives
+    up at ``deadline`` (time.monotonic)."""
 
     def __init__(
         self,
@@ -406,7 +418,7 @@ class Sender(threading.Thread):
         self.retry_pause = retry_pause
         self.exchanges: list[Exchange] = []
         self.connection_errors = 0
-        self.finished = False  # every message answered with AA
+        self.finished = False  # every message answered: AA, or an error no resend fixes
         self.error: BaseException | None = None
 
     def accepted(self) -> list[Expected]:
@@ -432,7 +444,7 @@ class Sender(threading.Thread):
                         ack = Ack.read(await client.send(message.wire))
                         self.exchanges.append(Exchange(message, ack, sent_at, time.monotonic()))
                         assert ack.control_id == message.control_id
-                        if ack.code in ("AA", "CA"):
+                        if ack.code in ("AA", "CA") or not ack.says_resend:
                             break
                     except OSError:  # refused, reset, closed, timed out
                         self.connection_errors += 1

@@ -48,9 +48,15 @@ def oru(control_id: str, mrn: str = "111") -> bytes:
 
 
 def unsupported(control_id: str) -> bytes:
+    """An ADT^A01 whose MSH-12 is no v2 version: a dead letter."""
+    return adt(control_id).replace(b"|P|2.5\r", b"|P|3.0\r")
+
+
+def vendor_type(control_id: str) -> bytes:
+    """A vendor's own message type: well-formed, no mapper, stored without events."""
     return (
         f"MSH|^~\\&|REG|GENHOSP|BUS|HOSP|20240115103000||ZZZ^Z99|{control_id}|P|2.5\r"
-        "PID|1||111^^^GENHOSP^MR\r"
+        "ZSH|1|handover\r"
     ).encode()
 
 
@@ -188,8 +194,10 @@ def test_files_become_records_and_are_filed_only_once_stored(start_files, bus_to
     assert stored_count(bus_topics, topics.raw) == 7
     assert stored_count(bus_topics, topics.dlq) == 1
 
-    connector.drop("framed.hl7", mllp_capture(adt("F-1", "444"), oru("F-2", "444")))
+    framed_messages = (adt("F-1", "444"), vendor_type("Z-1"), oru("F-2", "444"))
+    connector.drop("framed.hl7", mllp_capture(*framed_messages))
     framed = connector.wait_filed("framed.hl7")
+    assert stored_count(bus_topics, topics.dlq) == 1  # the vendor's type is no dead letter
 
     assert single.parent.name == "done" and batched.parent.name == "done"
     assert framed.parent.name == "done" and mixed.parent.name == "error"
@@ -199,15 +207,25 @@ def test_files_become_records_and_are_filed_only_once_stored(start_files, bus_to
     results = sidecar(mixed)["results"]
     assert [(r["control_id"], r["outcome"], r["error_code"]) for r in results] == [
         ("M-1", "translated", None),
-        ("BAD-1", "dead_letter", "unsupported message type"),
+        ("BAD-1", "dead_letter", "unsupported version id"),
         ("M-3", "translated", None),
     ]
     assert sidecar(batched)["translated"] == 3 and sidecar(batched)["dead_letter"] == 0
+    framed_result = sidecar(framed)
+    assert (framed_result["translated"], framed_result["without_events"]) == (2, 1)
+    assert framed_result["results"][1] == {
+        **framed_result["results"][1],
+        "control_id": "Z-1",
+        "outcome": "without_events",
+        "events": 0,
+        "error_code": None,
+        "message_type": "ZZZ^Z99",
+    }
     assert sidecar(single)["filed_as"] == "done/single.hl7"
 
-    raw = read_topic(bus_topics, topics.raw, at_least=9)
+    raw = read_topic(bus_topics, topics.raw, at_least=10)
     assert sorted(r.value["message_control_id"] for r in raw) == sorted(
-        ["ADT-1", "B-1", "B-2", "B-3", "M-1", "BAD-1", "M-3", "F-1", "F-2"]
+        ["ADT-1", "B-1", "B-2", "B-3", "M-1", "BAD-1", "M-3", "F-1", "Z-1", "F-2"]
     )
     assert {r.value["connector"] for r in raw} == {"files:files"}
     assert {r.value["peer"] for r in raw} == {"single.hl7", "batch.hl7", "mixed.hl7", "framed.hl7"}
@@ -225,8 +243,9 @@ def test_files_become_records_and_are_filed_only_once_stored(start_files, bus_to
 
     (dead,) = read_topic(bus_topics, topics.dlq, at_least=1)
     assert dead.value["raw"] == bad
-    assert dead.value["error_code"] == "unsupported message type"
-    assert (dead.value["error_segment"], dead.value["error_field"]) == ("MSH", 9)
+    assert dead.value["error_code"] == "unsupported version id"
+    assert (dead.value["error_segment"], dead.value["error_field"]) == ("MSH", 12)
+    assert dead.value["dead_letter_id"]
     assert dead.value["message_control_id"] == "BAD-1"
     assert raw_at[(dead.value["raw_partition"], dead.value["raw_offset"])] == "BAD-1"
 

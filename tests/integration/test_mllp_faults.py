@@ -18,6 +18,8 @@ from collections.abc import Iterator
 import pytest
 from cleanup import forget_subjects
 
+from hl7bus.hl7.header import read_header
+
 from mllp_broker import SpareKafka
 from mllp_support import (
     SAMPLES,
@@ -85,9 +87,12 @@ def _check_all_accepted_are_stored(spare_bus, senders: list[Sender]) -> Stored:
     return stored
 
 
-def test_broker_down_gives_AE_never_AA_and_resent_messages_are_all_stored(
+def test_broker_down_gives_a_resend_ack_never_AA_and_resent_messages_are_all_stored(
     start_mllp, spare_kafka, spare_bus, samples
 ):
+    """While Kafka is away every message is answered AR with ERR-3 206 and ERR-4 F (E before
+    v2.6), the ACK policy's one answer that says "resend it unchanged"; the senders resend
+    and, once Kafka is back, every message is stored."""
     connector = start_mllp(**_connector_env(spare_bus, HL7BUS_MLLP_STORE_TIMEOUT_S="3"))
     messages = good_messages("BRK-", 90, samples)
     deadline = time.monotonic() + 90
@@ -98,15 +103,14 @@ def test_broker_down_gives_AE_never_AA_and_resent_messages_are_all_stored(
     wait_for(lambda: _accepted_count(senders) >= 10, 30, "the first AAs")
     spare_kafka.stop()
     down_since = time.monotonic()
-    # Each sender's message in flight now fails; wait until every sender has had an AE
-    # for a message it sent after the broker had gone.
+    # Each sender's message in flight now fails; wait until every sender has been told to
+    # resend a message it sent after the broker had gone.
     wait_for(
         lambda: all(
-            any(x.sent_at >= down_since and x.ack.code == "AE" for x in s.exchanges)
-            for s in senders
+            any(x.sent_at >= down_since and x.ack.says_resend for x in s.exchanges) for s in senders
         ),
         30,
-        "an AE on every connection",
+        "a resend ACK on every connection",
     )
     back_at = time.monotonic()
     spare_kafka.start()
@@ -115,25 +119,28 @@ def test_broker_down_gives_AE_never_AA_and_resent_messages_are_all_stored(
     exchanges = [x for s in senders for x in s.exchanges]
     while_down = [x for x in exchanges if x.sent_at >= down_since and x.acked_at <= back_at]
     assert len(while_down) >= 3
-    assert {x.ack.code for x in while_down} == {"AE"}, "an AA while Kafka was down"
+    assert {x.ack.code for x in while_down} == {"AR"}, "an AA while Kafka was down"
     for x in while_down:
-        assert b"207^not stored" in x.ack.raw
+        v26_on = read_header(x.message.wire).version >= "2.6"  # table 0516 has F from v2.6
+        assert b"|206^not stored^HL70357|%s|" % (b"F" if v26_on else b"E") in x.ack.raw
+        assert x.ack.says_resend
     assert all(s.finished for s in senders), "a sender never got its AA after the broker came back"
     assert sorted(m.control_id for s in senders for m in s.accepted()) == sorted(
         m.control_id for m in messages
     )
 
     stored = _check_all_accepted_are_stored(spare_bus, senders)
-    resent = {x.message.control_id for x in exchanges if x.ack.code == "AE"}
+    resent = {x.message.control_id for x in exchanges if x.ack.says_resend}
     raw_ids = [r.value["message_control_id"] for r in stored.raw]
     assert resent <= set(raw_ids)
 
     port = connector.metrics_port
     assert metric(port, "hl7bus_store_failures_total") >= len(while_down)
-    assert metric(port, "hl7bus_messages_total", ack="AE") >= len(while_down)
+    assert metric(port, "hl7bus_messages_total", ack="AR") >= len(while_down)
     assert logged(connector.log_text(), "message not stored")
     print(
-        f"\n{len(while_down)} AE while down, {len(raw_ids) - len(set(raw_ids))} duplicate raw "
+        f"\n{len(while_down)} resend ACKs while down, "
+        f"{len(raw_ids) - len(set(raw_ids))} duplicate raw "
         f"records, {len(stored.events)} event records for {len(messages)} messages"
     )
 

@@ -182,7 +182,7 @@ def test_a_100_mb_frame_is_rejected_without_holding_it_in_memory(start_mllp, bus
         ack = peer.read_ack()
         upload = time.monotonic() - started
         assert (ack.code, ack.control_id) == ("AR", "HUGE-1")
-        assert b"100^message too large^HL70357" in ack.raw
+        assert b"104^message too large^HL70357|E|" in ack.raw
         assert str(size).encode() in ack.raw
         # Over Kafka's record limit but under the connector's: rejected too, not AE forever.
         two_mb = patient_message("BIG-2", FAMILY, GIVEN, MRN) + b"NTE|1||" + b"x" * 2_000_000

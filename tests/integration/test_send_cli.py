@@ -27,10 +27,8 @@ def adt(control_id: str, mrn: str = "111") -> str:
 
 
 def unsupported(control_id: str) -> str:
-    return (
-        f"MSH|^~\\&|REG|GENHOSP|BUS|HOSP|20240115103000||ZZZ^Z99|{control_id}|P|2.5\r"
-        "PID|1||111^^^GENHOSP^MR\r"
-    )
+    """An ADT^A01 whose MSH-12 is no v2 version: rejected, AR."""
+    return adt(control_id).replace("|P|2.5\r", "|P|3.0\r")
 
 
 def send(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -62,7 +60,7 @@ def test_a_rejected_message_is_exit_2_and_named(start_mllp, tmp_path):
     assert done.returncode == 2, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "sent 4 messages: AA 3, AR 1"
-    assert lines[1].startswith("  AR BAD-1: Message type ZZZ^Z99 is not one hl7bus translates")
+    assert lines[1].startswith("  AR BAD-1: MSH-12 (version id) is '3.0'")
     assert len(lines) == 2
 
 

@@ -21,14 +21,17 @@ from hl7bus.errors import ErrorCode
 from hl7bus.ingest.records import Ingestor, SchemaIds, Stored
 from hl7bus.kafka.topics import Topics
 from hl7bus.mapping.profiles import load_profiles
-from hl7bus.metrics import ConnectorMetrics, serve_http
+from hl7bus.metrics import MAX_TYPES_COUNTED, ConnectorMetrics, serve_http
 from hl7bus.mllp.ack import AckCode
 from hl7bus.mllp.framing import Frame
 from hl7bus.settings import FileSettings, MllpSettings
 
 NOT_HL7 = b"this is not HL7 at all\r"
 UNSUPPORTED = (
-    b"MSH|^~\\&|APP|FAC|BUS|HOSP|20240115103000||ZZZ^Z01|CTRL-1|P|2.5\rPID|1||1^^^FAC^MR\r"
+    b"MSH|^~\\&|APP|FAC|BUS|HOSP|20240115103000||ADT^A01|CTRL-1|P|3.0\rPID|1||1^^^FAC^MR\r"
+)
+WITHOUT_A_MAPPER = (
+    b"MSH|^~\\&|APP|FAC|BUS|HOSP|20240115103000||ZZZ^Z01|CTRL-2|P|2.5\rZNS|1|handover\r"
 )
 
 
@@ -89,6 +92,8 @@ def test_every_series_exists_at_zero_from_the_start(tmp_path) -> None:
     assert {dict(k)["error"] for k in rejected} >= {
         "not_hl7",
         "unsupported_message_type",
+        "unsupported_version",
+        "unsupported_processing_id",
         "message_too_large",
         "required_field_missing",
     }
@@ -101,8 +106,10 @@ def test_every_series_exists_at_zero_from_the_start(tmp_path) -> None:
         "error",
     }
     outcomes = _values(metrics, "hl7bus_files_messages_total")
-    assert {dict(k)["outcome"] for k in outcomes} == {"translated", "dead_letter"}
+    assert {dict(k)["outcome"] for k in outcomes} == {"translated", "without_events", "dead_letter"}
     assert _values(metrics, "hl7bus_events_total") == {(("connector", "mllp:test"),): 0.0}
+    without = _values(metrics, "hl7bus_messages_without_events_total")
+    assert without == {(("connector", "mllp:test"), ("type", "other")): 0.0}
 
 
 def _error_labels(metrics: ConnectorMetrics) -> dict[str, float]:
@@ -114,7 +121,7 @@ def test_mllp_error_labels_are_codes_not_sentences() -> None:
     server = MllpServer(MllpSettings(metrics_port=None), _ingestor(), FakeStore(), metrics)
     for raw in (NOT_HL7, UNSUPPORTED):
         asyncio.run(server.handle(Frame(raw, size=len(raw)), "127.0.0.1:40000"))
-    assert _error_labels(metrics) == {"not_hl7": 1.0, "unsupported_message_type": 1.0}
+    assert _error_labels(metrics) == {"not_hl7": 1.0, "unsupported_version": 1.0}
 
 
 def test_an_oversized_message_is_a_dead_letter_in_either_connector() -> None:
@@ -139,9 +146,42 @@ def test_file_error_labels_are_codes_not_sentences() -> None:
     asyncio.run(delivery.deliver("a.hl7", UNSUPPORTED + NOT_HL7.join([b"BHS|^~\\&\r"] * 2)))
     asyncio.run(delivery.deliver("big.hl7", UNSUPPORTED + b"NTE|1||" + b"x" * 2000 + b"\r"))
     labels = _error_labels(metrics)
-    assert labels == {"unsupported_message_type": 1.0, "not_hl7": 1.0, "message_too_large": 1.0}
+    assert labels == {"unsupported_version": 1.0, "not_hl7": 1.0, "message_too_large": 1.0}
     for label in _samples(metrics)["hl7bus_rejected"]:
         assert re.fullmatch(r"[a-z0-9_]+", label["error"]), label
+
+
+def _without_events(metrics: ConnectorMetrics) -> dict[str, float]:
+    values = _values(metrics, "hl7bus_messages_without_events_total")
+    return {dict(k)["type"]: v for k, v in values.items() if v}
+
+
+def test_messages_without_events_are_counted_by_type_in_either_connector(tmp_path) -> None:
+    qbp = WITHOUT_A_MAPPER.replace(b"ZZZ^Z01", b"QBP^Q22^QBP_Q21")
+    mllp = ConnectorMetrics("mllp:test")
+    server = MllpServer(MllpSettings(metrics_port=None), _ingestor(), FakeStore(), mllp)
+    for raw in (WITHOUT_A_MAPPER, qbp, WITHOUT_A_MAPPER):
+        asyncio.run(server.handle(Frame(raw, size=len(raw)), "127.0.0.1:40000"))
+    files = ConnectorMetrics("files:test")
+    connector = _file_connector(tmp_path, files)
+    results = asyncio.run(connector.delivery.deliver("q.hl7", WITHOUT_A_MAPPER + qbp + qbp))
+    assert [r.message_type for r in results] == ["ZZZ^Z01", "QBP^Q22", "QBP^Q22"]
+    assert _without_events(mllp) == {"ZZZ^Z01": 2.0, "QBP^Q22": 1.0}
+    assert _without_events(files) == {"ZZZ^Z01": 1.0, "QBP^Q22": 2.0}
+    for metrics in (mllp, files):
+        assert _error_labels(metrics) == {}
+        assert set(_values(metrics, "hl7bus_events_total").values()) == {0.0}
+    assert _values(mllp, "hl7bus_messages_total")[(("ack", "AA"), ("connector", "mllp:test"))] == 3
+
+
+def test_a_sender_inventing_types_cannot_grow_the_series_without_bound() -> None:
+    metrics = ConnectorMetrics("mllp:test")
+    for n in range(MAX_TYPES_COUNTED + 50):
+        metrics.stored_without_events(f"Z{n // 36 % 36:X}{n % 36:X}^Z01")
+    metrics.stored_without_events("Z00^Z01")  # one of the first: still its own label
+    counted = _without_events(metrics)
+    assert len(counted) == MAX_TYPES_COUNTED + 1
+    assert counted["other"] == 50 and counted["Z00^Z01"] == 2
 
 
 def test_every_error_code_has_a_short_label() -> None:

@@ -27,6 +27,7 @@ PORT_SETTINGS = (
     "MLLP_PORT",
     "MLLP_METRICS_PORT",
     "TIMELINE_METRICS_PORT",
+    "ALERTS_METRICS_PORT",
     "WEB_PORT",
 )
 
@@ -86,7 +87,7 @@ def test_port_in_use_is_named_with_its_setting(tmp_path: Path) -> None:
     _nothing_running(tmp_path)
 
 
-@pytest.mark.parametrize("setting", ["TIMELINE_METRICS_PORT", "WEB_PORT"])
+@pytest.mark.parametrize("setting", ["TIMELINE_METRICS_PORT", "ALERTS_METRICS_PORT", "WEB_PORT"])
 def test_busy_port_of_a_service_is_named_with_its_setting(tmp_path: Path, setting: str) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

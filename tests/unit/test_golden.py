@@ -1,7 +1,8 @@
 """Goldens: the events hl7bus must give for the project's own test messages.
 
 Each ``tests/golden/<what it covers>.json`` names one input in ``tests/messages/`` and,
-for each message in it, either the events it must give or how it must be rejected.  A
+for each message in it, either the events it must give, how it must be rejected, or that it
+is stored without events (a well-formed message of a type hl7bus has no mapper for).  A
 person wrote every expected value by reading the HL7 text and DESIGN.md's event contract,
 never by running hl7bus (that would be a snapshot: see ``tests/snapshots/``).  A golden
 asserts the fields it names (nested as in the record; a list is compared in full, item by
@@ -76,6 +77,11 @@ def translated(golden: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
             continue
+        if not translation.mapped:
+            assert translation.events == []
+            without = {"type": translation.kind, "control_id": translation.message.control_id}
+            out.append({"without_events": without})
+            continue
         records = []
         for event in translation.events:
             assert decode(encode(event)) == event, "the event does not survive Avro"
@@ -148,6 +154,15 @@ def differences(golden: dict[str, Any], actual: list[dict[str, Any]]) -> list[st
     found = []
     for i, (message, got) in enumerate(zip(wanted, actual, strict=True)):
         where = f"messages[{i}]"
+        if "without_events" in message or "without_events" in got:
+            if "without_events" not in got:
+                found.append(f"{where}: expected it stored without events, got {got!r}")
+            elif "without_events" not in message:
+                found.append(f"{where}: expected {message!r}, got it stored without events")
+            else:
+                wanted_without = message["without_events"]
+                found.extend(mismatches(wanted_without, got["without_events"], where))
+            continue
         if "rejected" in message:
             if "rejected" in got:
                 found.extend(mismatches(message["rejected"], got["rejected"], f"{where}.rejected"))
@@ -179,6 +194,9 @@ def test_golden_is_well_formed(case: str) -> None:
     for message in golden["messages"]:
         if "rejected" in message:
             assert {"code", "segment", "field"} <= message["rejected"].keys(), case
+            continue
+        if "without_events" in message:
+            assert {"type", "control_id"} <= message["without_events"].keys(), case
             continue
         assert {"facility", "control_id", "type", "events"} <= message.keys(), case
         for event in message["events"]:

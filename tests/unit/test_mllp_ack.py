@@ -1,12 +1,15 @@
 """The MLLP connector's acknowledgements: MSA echoes the message's control id, the code says
-what the sender must do (AA/CA stored, AR reject, AE resend), the ERR segment says why, and
-even a message with a damaged MSH gets an ACK that both hl7bus and python-hl7 can read."""
+what became of the message by the ACK policy (README, "ACK policy"; HL7 v2 chapter 2), the
+ERR segment says why and whether a resend can help, a sender profile may change the code,
+and even a message with a damaged MSH gets an ACK that both hl7bus and python-hl7 can
+read."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,14 +30,14 @@ from hl7bus.kafka.serde import schema_text
 from hl7bus.kafka.topics import Topics
 from hl7bus.logs import JsonFormatter
 from hl7bus.mapping import router
-from hl7bus.mapping.profiles import load_profiles
+from hl7bus.mapping.profiles import AckCodes, ProfileSet, SenderProfile, load_profiles
 from hl7bus.mapping.router import translate
 from hl7bus.metrics import ConnectorMetrics
-from hl7bus.mllp.ack import AckCode, ack_code, build_ack
+from hl7bus.mllp.ack import OUTCOMES, POLICY, AckCode, Outcome, ack_code, build_ack
 from hl7bus.mllp.framing import Frame, MllpDecoder, frame
 from hl7bus.settings import MllpSettings
 
-from paths import CORPUS, own_files
+from paths import CORPUS, REPO, own_files
 
 NOW = datetime(2026, 11, 28, 10, 15, tzinfo=UTC)
 
@@ -201,7 +204,7 @@ def test_original_and_enhanced_mode(msh15: bytes, accepted: str, rejected: str, 
     assert msa(ack_for(raw, failure)) == (error, "MSG00001")
 
 
-# -- AR: the message itself is wrong; AE: anything else ------------------------------------------
+# -- the ACK policy: AR, rejected for its header or for hl7bus's own failure; AE, its content ---
 
 
 def _translation_error(raw: bytes) -> MessageError:
@@ -210,8 +213,14 @@ def _translation_error(raw: bytes) -> MessageError:
     return caught.value
 
 
-def test_an_unsupported_message_type_is_rejected_with_where_and_why():
-    raw = _with_msh(ADMIT, 9, b"ZZZ^Z01")
+def _err(ack: bytes):
+    err = parse_message(ack).segment("ERR")
+    assert err is not None
+    return err
+
+
+def test_an_msh_9_that_is_no_message_type_is_rejected_with_where_and_why():
+    raw = _with_msh(ADMIT, 9, b"ZZZZ^Z01")
     error = _translation_error(raw)
     assert error.code is ErrorCode.UNSUPPORTED_MESSAGE_TYPE
     ack = ack_for(raw, error)
@@ -226,8 +235,16 @@ def test_an_unsupported_message_type_is_rejected_with_where_and_why():
         "HL70357",
     )
     assert err.get(4) == "E"
-    assert "ZZZ^Z01" in err.get(8)  # unescaped back from \S\
-    assert "ZZZ\\S\\Z01" in str(theirs.segment("ERR")[8])
+    assert "ZZZZ^Z01" in err.get(8)  # unescaped back from \S\
+    assert "ZZZZ\\S\\Z01" in str(theirs.segment("ERR")[8])
+
+
+def test_a_type_without_a_mapper_is_accepted_not_rejected():
+    raw = _with_msh(ADMIT, 9, b"ZZZ^Z01")
+    translation = translate(raw, load_profiles([]))
+    assert translation.events == [] and not translation.mapped
+    assert msa(ack_for(raw)) == ("AA", "MSG00001")
+    assert parse_message(ack_for(raw)).segment("ERR") is None
 
 
 @pytest.mark.parametrize(
@@ -244,46 +261,203 @@ def test_what_is_not_hl7_is_rejected(raw: bytes):
     assert error.code is ErrorCode.NOT_HL7
     ack = ack_for(raw, error)
     assert msa(ack) == ("AR", "")
-    err = parse_message(ack).segment("ERR")
-    assert err is not None and err.get(3, 1) == "100"
+    err = _err(ack)
+    assert err.get(3, 1) == "100" and err.get(4) == "E"
     assert err.get(3, 2) == "not an HL7 message"
 
 
 @pytest.mark.parametrize(
     ("code", "condition"),
     [
+        (ErrorCode.SEGMENT_SEQUENCE, "100"),
         (ErrorCode.REQUIRED_FIELD_MISSING, "101"),
         (ErrorCode.DATA_TYPE, "102"),
         (ErrorCode.TABLE_VALUE, "103"),
-        (ErrorCode.STORE_FAILED, "207"),
+        (ErrorCode.CHARSET, "102"),
     ],
 )
-def test_other_errors_are_AE_so_the_sender_resends(code: ErrorCode, condition: str):
+def test_a_content_error_is_AE_and_final(code: ErrorCode, condition: str):
+    """HL7 v2 chapter 2: AE, the sender corrects the message before sending it again; a
+    resend as it is would fail the same way."""
     error = MessageError(code, "something specific", segment="PID", field=3)
-    ack = ack_for(ADMIT, error)
-    assert msa(ack) == ("AE", "MSG00001")
-    err = parse_message(ack).segment("ERR")
-    assert err is not None and err.get(3, 1) == condition and err.get(3, 2) == code.text
+    for msh15, expected in ((b"", "AE"), (b"AL", "CE")):
+        ack = ack_for(_with_msh(ADMIT, 15, msh15), error)
+        assert msa(ack) == (expected, "MSG00001")
+        err = _err(ack)
+        assert (err.get(3, 1), err.get(3, 2), err.get(4)) == (condition, code.text, "E")
 
 
-@pytest.mark.parametrize(("msh15", "expected"), [(b"", "AR"), (b"AL", "CR")])
+@pytest.mark.parametrize(
+    ("raw", "code", "condition", "field"),
+    [
+        (_with_msh(ADMIT, 12, b"3.0"), ErrorCode.UNSUPPORTED_VERSION, "203", "12"),
+        (_with_msh(ADMIT, 11, b"N"), ErrorCode.UNSUPPORTED_PROCESSING_ID, "202", "11"),
+    ],
+)
+def test_a_version_or_processing_id_hl7bus_does_not_accept_is_AR_or_CR(
+    raw: bytes, code: ErrorCode, condition: str, field: str
+):
+    error = _translation_error(raw)
+    assert error.code is code
+    for msh15, expected in ((b"", "AR"), (b"AL", "CR"), (b"NE", "AR")):
+        ack = ack_for(_with_msh(raw, 15, msh15), error)
+        assert msa(ack) == (expected, "MSG00001")
+        err = _err(ack)
+        assert (err.get(2, 1), err.get(2, 3)) == ("MSH", field)
+        assert (err.get(3, 1), err.get(3, 2), err.get(4)) == (condition, code.text, "E")
+
+
+@pytest.mark.parametrize(("msh15", "expected"), [(b"", "AR"), (b"AL", "CE")])
 def test_an_internal_error_is_a_reject_so_the_sender_does_not_resend(msh15, expected):
     error = MessageError(ErrorCode.INTERNAL, "hl7bus failed while processing this message.")
     ack = ack_for(_with_msh(ADMIT, 15, msh15), error)
     assert msa(ack) == (expected, "MSG00001")
-    err = parse_message(ack).segment("ERR")
-    assert (err.get(3, 1), err.get(3, 2)) == ("207", "application internal error")
+    err = _err(ack)
+    assert (err.get(3, 1), err.get(3, 2), err.get(4)) == ("207", "application internal error", "E")
 
 
-def test_a_store_failure_is_AE_with_207():
+@pytest.mark.parametrize(("msh15", "expected"), [(b"", "AR"), (b"AL", "CE"), (b"SU", "CE")])
+@pytest.mark.parametrize(
+    ("version", "severity"), [(b"2.8", "F"), (b"2.6", "F"), (b"2.5.1", "E"), (b"2.3", "E")]
+)
+def test_a_store_failure_says_resend_it_unchanged(msh15, expected, version, severity):
+    """Not stored: AR (a failure unrelated to the message's content) or CE (it cannot be
+    accepted now), ERR-3 206 (the storage could not take it) and ERR-4 F (not processed;
+    table 0516 has F from v2.6, E before): the one answer after which a sender sends the
+    same message again."""
     error = StoreError("Kafka did not acknowledge the message within 3 s.")
-    ack = ack_for(ADMIT, error)
-    assert msa(ack) == ("AE", "MSG00001")
-    err = parse_message(ack).segment("ERR")
-    assert err is not None
-    assert (err.get(3, 1), err.get(3, 2)) == ("207", "not stored")
+    ack = ack_for(_with_msh(_with_msh(ADMIT, 15, msh15), 12, version), error)
+    assert msa(ack) == (expected, "MSG00001")
+    err = _err(ack)
+    assert (err.get(3, 1), err.get(3, 2), err.get(3, 3)) == ("206", "not stored", "HL70357")
+    assert err.get(4) == severity
     assert err.get(8) == "Kafka did not acknowledge the message within 3 s."
     assert err.get(2) == ""  # no location: the message is fine
+
+
+@pytest.mark.parametrize(("msh15", "expected"), [(b"", "AR"), (b"AL", "CE")])
+def test_a_message_too_large_is_rejected_as_final(msh15, expected):
+    error = MessageError(ErrorCode.MESSAGE_TOO_LARGE, "The message is 9000000 bytes, more.")
+    ack = ack_for(_with_msh(ADMIT, 15, msh15), error)
+    assert msa(ack) == (expected, "MSG00001")
+    err = _err(ack)
+    assert (err.get(3, 1), err.get(3, 2), err.get(4)) == ("104", "message too large", "E")
+
+
+def test_every_error_code_has_an_outcome_and_every_outcome_an_answer():
+    assert set(OUTCOMES) == set(ErrorCode)
+    assert set(POLICY) == set(Outcome)
+    resendable = {o for o, answer in POLICY.items() if answer.resend}
+    assert resendable == {Outcome.STORE_FAILED}
+    assert {POLICY[o].severity for o in resendable} == {"F"}
+    final = set(Outcome) - resendable - {Outcome.STORED}
+    assert {POLICY[o].severity for o in final} == {"E"}
+    # ERR-3 alone tells them apart too: 206 only for a message that was not stored.
+    assert [c for c in ErrorCode if c.hl7_condition == 206] == [ErrorCode.STORE_FAILED]
+
+
+# -- the policy as the README writes it: each row, as an ACK ----------------------------------
+
+
+def _readme_policy() -> list[dict[str, str]]:
+    """The rows of the README's ACK policy table, by column."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("#### ACK policy", 1)[1].split("\n#", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    head = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = []
+    for line in lines[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows.append(dict(zip(head, cells, strict=True)))
+    return rows
+
+
+README_ROWS = _readme_policy()
+
+
+def _codes(cell: str) -> set[str]:
+    return set(re.findall(r"`([A-Z0-9]+)`", cell))
+
+
+def _first_code(cell: str) -> str:
+    return re.findall(r"`([A-Z0-9]+)`", cell)[0]
+
+
+def test_the_readme_has_a_row_for_every_outcome():
+    keys = [re.sub(r"[`()]", "", row["`[ack]` key"]).split()[0] for row in README_ROWS]
+    assert sorted(keys) == sorted(o.value for o in Outcome)
+
+
+def _example_error(outcome: Outcome) -> MessageError | None:
+    if outcome is Outcome.STORED:
+        return None
+    code = next(c for c, o in OUTCOMES.items() if o is outcome)
+    if code is ErrorCode.STORE_FAILED:
+        return StoreError("Kafka did not acknowledge the message within 10 s.")
+    return MessageError(code, f"an example of {outcome.value}", segment="MSH", field=9)
+
+
+@pytest.mark.parametrize(
+    "row", README_ROWS, ids=[row["`[ack]` key"].strip("`") for row in README_ROWS]
+)
+def test_each_row_of_the_readme_policy_is_what_the_ack_says(row: dict[str, str]):
+    outcome = Outcome(re.sub(r"[`()]", "", row["`[ack]` key"]).split()[0])
+    error = _example_error(outcome)
+    for msh15, column in ((b"", "ACK"), (b"AL", "enhanced (MSH-15 AL/ER/SU)")):
+        ack = ack_for(_with_msh(ADMIT, 15, msh15), error)
+        assert _codes(row[column]) == {msa(ack)[0]}, (outcome, column)
+    v28 = _with_msh(ADMIT, 12, b"2.8")
+    err = parse_message(ack_for(v28, error)).segment("ERR")
+    if error is None:
+        assert err is None and row["ERR-3 (table 0357)"] == "—" and row["ERR-4"] == "—"
+        return
+    conditions = {str(c.hl7_condition) for c, o in OUTCOMES.items() if o is outcome}
+    assert _codes(row["ERR-3 (table 0357)"]) == conditions
+    assert err.get(3, 1) in conditions
+    assert _first_code(row["ERR-4"]) == err.get(4)
+    before_v26 = parse_message(ack_for(ADMIT, error)).segment("ERR").get(4)
+    assert before_v26 == ("E" if "before v2.6" in row["ERR-4"] else err.get(4))
+    assert row["the sender"].startswith("resends") == POLICY[outcome].resend
+
+
+# -- a sender profile may need other codes --------------------------------------------------------
+
+LEGACY = SenderProfile(
+    name="legacy-lab",
+    match={"sending_application": "ADT1"},
+    ack=AckCodes(store_failed="AE", content_error="AR"),
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "msh15", "expected"),
+    [
+        (StoreError("Kafka did not acknowledge the message within 3 s."), b"", "AE"),
+        (StoreError("Kafka did not acknowledge the message within 3 s."), b"AL", "CE"),
+        (MessageError(ErrorCode.REQUIRED_FIELD_MISSING, "PID-3 is empty."), b"", "AR"),
+        (MessageError(ErrorCode.REQUIRED_FIELD_MISSING, "PID-3 is empty."), b"AL", "CR"),
+        # What the profile does not name keeps the policy's code.
+        (MessageError(ErrorCode.INTERNAL, "hl7bus failed."), b"", "AR"),
+        (None, b"", "AA"),
+        (None, b"AL", "CA"),
+    ],
+)
+def test_a_profile_overrides_the_code_of_an_outcome(error, msh15, expected):
+    header = read_header(_with_msh(ADMIT, 15, msh15))
+    assert ack_code(header, error, LEGACY.ack.overrides()).value == expected
+
+
+def test_an_override_keeps_err_3_and_err_4():
+    error = StoreError("Kafka did not acknowledge the message within 3 s.")
+    v28 = _with_msh(ADMIT, 12, b"2.8")
+    ack = ack_for(v28, error, ack_code(read_header(v28), error, LEGACY.ack.overrides()))
+    assert msa(ack) == ("AE", "MSG00001")
+    err = _err(ack)
+    assert (err.get(3, 1), err.get(4)) == ("206", "F")
+
+
+def test_the_override_keys_are_the_outcomes():
+    assert set(AckCodes.model_fields) == {o.value for o in Outcome} - {"stored"}
 
 
 def test_a_required_field_error_from_the_parser_names_its_field():
@@ -476,26 +650,66 @@ def test_handle_answers_CA_in_enhanced_mode():
     assert msa(_handle(_server(FakeStore()), Frame(raw, size=len(raw)))) == ("CA", "MSG00001")
 
 
-@pytest.mark.parametrize(("msh15", "expected"), [(b"", "AE"), (b"AL", "CE")])
-def test_handle_answers_AE_when_kafka_does_not_take_the_message(msh15: bytes, expected: str):
-    raw = _with_msh(ADMIT, 15, msh15)
+@pytest.mark.parametrize(("msh15", "expected"), [(b"", "AR"), (b"AL", "CE")])
+def test_handle_says_resend_when_kafka_does_not_take_the_message(msh15: bytes, expected: str):
+    raw = _with_msh(_with_msh(ADMIT, 15, msh15), 12, b"2.7")
     server = _server(FakeStore(fail=True))
     ack = _handle(server, Frame(raw, size=len(raw)))
     assert msa(ack) == (expected, "MSG00001")
-    assert parse_message(ack).segment("ERR").get(3, 1) == "207"
+    err = _err(ack)
+    assert (err.get(3, 1), err.get(4)) == ("206", "F")
     failures = server.metrics.label(server.metrics.store_failures)._value.get()
     assert failures == 1
 
 
-def test_handle_rejects_an_unsupported_type_and_keeps_it_on_the_dead_letter_topic():
-    raw = _with_msh(ADMIT, 9, b"ZZZ^Z01")
+def test_handle_uses_the_sender_profile_s_codes():
+    store = FakeStore(fail=True)
+    ingestor = Ingestor(Topics(), ProfileSet((LEGACY,)), SchemaIds(raw=1, events=2, dlq=3))
+    server = MllpServer(
+        MllpSettings(metrics_port=None), ingestor, store, ConnectorMetrics("mllp:test")
+    )
+    v28 = _with_msh(ADMIT, 12, b"2.8")
+    ack = _handle(server, Frame(v28, size=len(v28)))
+    assert msa(ack) == ("AE", "MSG00001")
+    assert (_err(ack).get(3, 1), _err(ack).get(4)) == ("206", "F")
+    other = _with_msh(ADMIT, 3, b"OTHERAPP")  # another sender: the policy's code
+    assert msa(_handle(server, Frame(other, size=len(other))))[0] == "AR"
+    messages = server.metrics.messages
+    assert messages.labels(connector="mllp:test", ack="AE")._value.get() == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "msh15", "expected", "label"),
+    [
+        (b"ZZZ^Z01", b"", "AA", "ZZZ^Z01"),
+        (b"QBP^Q22^QBP_Q21", b"AL", "CA", "QBP^Q22"),
+        (b"ADT^A17^ADT_A17", b"", "AA", "ADT^A17"),
+    ],
+)
+def test_handle_stores_a_type_without_a_mapper_and_accepts_it(kind, msh15, expected, label):
+    raw = _with_msh(_with_msh(ADMIT, 9, kind), 15, msh15)
+    store = FakeStore()
+    server = _server(store)
+    ack = _handle(server, Frame(raw, size=len(raw)))
+    assert msa(ack) == (expected, "MSG00001")
+    assert parse_message(ack).segment("ERR") is None
+    assert [r.topic for r in store.records] == ["hl7.raw"]  # no event, no dead letter
+    assert _decode(store.records[0].value, "RawMessage")["raw"] == raw
+    counted = server.metrics.without_events.labels(connector="mllp:test", type=label)
+    assert counted._value.get() == 1
+    rejected = server.metrics.rejected.collect()[0].samples
+    assert sum(sample.value for sample in rejected if sample.name.endswith("_total")) == 0
+
+
+def test_handle_rejects_an_unsupported_version_and_keeps_it_on_the_dead_letter_topic():
+    raw = _with_msh(ADMIT, 12, b"3.0")
     store = FakeStore()
     ack = _handle(_server(store), Frame(raw, size=len(raw)))
     assert msa(ack) == ("AR", "MSG00001")
     assert [r.topic for r in store.records] == ["hl7.raw", "hl7.dlq"]
     dead = _decode(store.records[1].value, "DeadLetter")
-    assert dead["raw"] == raw and dead["error_code"] == "unsupported message type"
-    assert (dead["error_segment"], dead["error_field"]) == ("MSH", 9)
+    assert dead["raw"] == raw and dead["error_code"] == "unsupported version id"
+    assert (dead["error_segment"], dead["error_field"], dead["hl7_condition"]) == ("MSH", 12, 203)
     assert (dead["raw_topic"], dead["raw_offset"]) == ("hl7.raw", 0)
 
 
@@ -548,7 +762,7 @@ def _internal_dead_letter(store: FakeStore, raw: bytes) -> dict:
     return record
 
 
-@pytest.mark.parametrize(("msh15", "expected"), [(b"", "AR"), (b"AL", "CR")])
+@pytest.mark.parametrize(("msh15", "expected"), [(b"", "AR"), (b"AL", "CE")])
 def test_a_mapper_bug_is_a_dead_letter_and_a_reject_without_internals(
     monkeypatch, caplog, msh15, expected
 ):

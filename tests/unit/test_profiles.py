@@ -343,3 +343,49 @@ def test_an_unreadable_profile_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
     path.write_bytes(b'name = "caf\xe9"\n')
     _refused(path)
+
+
+# --- ACK codes a sender needs ------------------------------------------------------------
+
+
+def test_a_profile_may_name_the_ack_codes_its_sender_needs(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "legacy.toml",
+        '[match]\nsending_application = "OLDLAB"\n\n'
+        '[ack]\nstore_failed = "AE"\ncontent_error = "AR"\n',
+    )
+    profile = load_profile(path)
+    assert profile.ack.overrides() == {"store_failed": "AE", "content_error": "AR"}
+    assert DEFAULT_PROFILE.ack.overrides() == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "words"),
+    [
+        ('name = "x"\n\n[ack]\nstore_failed = "AA"\n', 4, ("store_failed", "'AE' or 'AR'")),
+        (
+            'name = "x"\n[ack]\ncontent_error = "AE"\nstored = "AE"\n',
+            4,
+            ("stored", "not permitted"),
+        ),
+        ('name = "x"\n[ack]\ntoo_large = "CR"\n', 3, ("too_large", "'AE' or 'AR'")),
+    ],
+)
+def test_an_ack_code_hl7bus_cannot_give_is_refused(
+    tmp_path: Path, body: str, line: int, words: tuple[str, ...]
+) -> None:
+    path = write(tmp_path, "ack.toml", body)
+    text = _refused(path)
+    assert all(word in text for word in words), text
+    assert _line(text, path) == line
+
+
+def test_the_sample_profiles_load_with_their_ack_codes() -> None:
+    from hl7bus.mapping.profiles import load_profiles as load
+
+    samples = Path(__file__).resolve().parents[2] / "hl7bus" / "samples" / "profiles"
+    loaded = load([samples])
+    overrides = {p.name: p.ack.overrides() for p in (*loaded.profiles, loaded.default)}
+    assert overrides["default"] == {}
+    assert any(overrides.values()), "no sample profile shows an [ack] override"

@@ -22,6 +22,14 @@ RECORDS = {
         "message_type": "ADT",
         "trigger_event": "A01",
         "version": "2.5",
+        "replay": {
+            "dead_letter_id": "3f0e6c1a-9d2b-5b7e-8c4f-1a2b3c4d5e6f",
+            "dlq_topic": "hl7.dlq",
+            "dlq_partition": 1,
+            "dlq_offset": 42,
+            "replayed_at": "2026-11-29T08:00:00+01:00",
+            "mapping_version": "1",
+        },
     },
     "DeadLetter": {
         "raw": b"\x00\x01garbage",
@@ -44,6 +52,7 @@ RECORDS = {
         "raw_topic": "hl7.raw",
         "raw_partition": 0,
         "raw_offset": 42,
+        "dead_letter_id": "3f0e6c1a-9d2b-5b7e-8c4f-1a2b3c4d5e6f",
     },
     "ClinicalAlert": {
         "alert_id": "a1",

@@ -59,6 +59,9 @@ def actual_messages(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
                 {"rejected": {"code": exc.code.text, "segment": exc.segment, "field": exc.field}}
             )
             continue
+        if not translation.mapped:  # well-formed, no mapper for its type: stored, no event
+            out.append({"without_events": {"type": translation.kind}})
+            continue
         events = []
         for event in translation.events:
             assert decode(encode(event)) == event, "the event does not survive Avro"
