@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hl7bus.errors import Hl7BusError, InvalidSetting
+from hl7bus.errors import Hl7BusError, InvalidSetting, UsageError
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -185,6 +185,24 @@ def _token(args: argparse.Namespace) -> int:
     secret = signing_secret(WebSettings(), DevStackSettings())
     print(create(secret, name=args.name, role=Role(args.role), lifetime=lifetime))
     return 0
+
+
+def _operators(args: argparse.Namespace) -> int:
+    """``tail``, ``topics``, ``lag``, ``find``, ``status``, ``dlq ...`` and ``replay``."""
+    from hl7bus.commands import dead_letters, operators
+
+    verbs: dict[str, Command] = {
+        "tail": operators.tail,
+        "topics": operators.topics,
+        "lag": operators.lag,
+        "find": operators.find,
+        "status": operators.status,
+        "list": dead_letters.dlq_list,
+        "show": dead_letters.dlq_show,
+        "replay-dlq": dead_letters.dlq_replay,
+        "replay": dead_letters.replay_raw,
+    }
+    return verbs[args.verb](args)
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -462,6 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     web.set_defaults(run=_service, json_logs=True)
 
+    _add_operator_commands(command)
+
     token = command("token", "make bearer tokens for the web API")
     token_actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = token_actions.add_parser(
@@ -484,6 +504,164 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_operator_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """The operators' verbs: every one reads the bus (HL7BUS_KAFKA_*, HL7BUS_REGISTRY_*) and
+    has ``--json``."""
+
+    def verb(parser: argparse.ArgumentParser, name: str, json_help: str = "one JSON document"):
+        parser.add_argument("--json", action="store_true", help=f"print {json_help}")
+        parser.set_defaults(run=_operators, verb=name)
+        return parser
+
+    time_help = "ISO 8601 with its offset (2026-11-28T10:00+01:00) or a time ago (30m, 6h, 2d)"
+    tail = verb(
+        command(
+            "tail",
+            "show a topic's records, decoded through the schema registry",
+            "Show a topic's records (clinical.events, hl7.raw, hl7.dlq, clinical.alerts, "
+            "audit.access, or any topic), decoded through the schema registry, in the order "
+            "the bus received them; with --follow, then each new one until Ctrl-C.",
+        ),
+        "tail",
+        "one JSON object a line",
+    )
+    tail.add_argument(
+        "topic", metavar="TOPIC", help="a bus topic by its name (the prefix is added)"
+    )
+    tail.add_argument(
+        "--from",
+        dest="start",
+        metavar="WHERE",
+        help="beginning, end, an offset (in each partition) or a time: "
+        + time_help
+        + " (default: beginning, or end with --follow)",
+    )
+    tail.add_argument("--follow", "-f", action="store_true", help="go on as records arrive")
+    tail.add_argument(
+        "--patient",
+        metavar="KEY",
+        help="only the records of this patient key (default: every patient)",
+    )
+    tail.add_argument(
+        "--type",
+        metavar="T",
+        help="only this event type, message type (ADT^A01) or alert rule (default: every type)",
+    )
+    tail.add_argument(
+        "--limit", type=int, metavar="N", help="stop after N records (default: no limit)"
+    )
+
+    topics = verb(
+        command(
+            "topics",
+            "list the bus's topics: partitions, records, retention, schema, compatibility",
+        ),
+        "topics",
+    )
+    topics.add_argument(
+        "topics", nargs="*", metavar="TOPIC", help="only these (default: the bus's topics)"
+    )
+    lag = verb(command("lag", "show consumer groups' lag per partition"), "lag")
+    lag.add_argument("groups", nargs="*", metavar="GROUP", help="only these (default: every group)")
+
+    find = verb(
+        command(
+            "find",
+            "find every raw message, event, dead letter and alert of a patient or a message",
+            "Find every raw message, event, dead letter and alert of a patient key "
+            "(AUTHORITY|ID) or a message control id, reading the topics whole.",
+        ),
+        "find",
+    )
+    find.add_argument(
+        "query",
+        metavar="KEY-OR-CONTROL-ID",
+        help="a patient key (AUTHORITY|ID) or a message control id (MSH-10)",
+    )
+    verb(
+        command(
+            "status",
+            "show every part's health, address and version; exit 3 when one is not up",
+        ),
+        "status",
+    )
+
+    dlq = command("dlq", "list, show and replay dead letters (hl7.dlq)")
+    dlq_actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        return dlq_actions.add_parser(
+            name, help=help, description=help[:1].upper() + help[1:] + ".", formatter_class=_Help
+        )
+
+    listing = verb(action("list", "list the dead letters, oldest first, each once"), "list")
+    listing.add_argument(
+        "--since", metavar="T", help="only those since T: " + time_help + " (default: all)"
+    )
+    listing.add_argument(
+        "--code",
+        metavar="C",
+        help="only this error: message too large, MESSAGE_TOO_LARGE, or its HL7 condition 104 "
+        "(default: every error)",
+    )
+    listing.add_argument(
+        "--sender",
+        metavar="S",
+        help="only this sending application or facility (default: every sender)",
+    )
+    listing.add_argument("--limit", type=int, metavar="N", help="only the newest N (default: all)")
+    show = verb(action("show", "show one dead letter: its raw message, error and where"), "show")
+    show.add_argument("id", metavar="ID", help="its id, or PARTITION:OFFSET")
+    replay_dlq = verb(
+        action(
+            "replay",
+            "replay dead letters through the current mapping and profiles; exit 2 when some "
+            "failed again",
+        ),
+        "replay-dlq",
+    )
+    replay_dlq.add_argument("ids", nargs="*", metavar="ID", help="the dead letters to replay")
+    replay_dlq.add_argument(
+        "--code", metavar="C", help="those of this error (default: every error)"
+    )
+    replay_dlq.add_argument(
+        "--since", metavar="T", help="those since T: " + time_help + " (default: all)"
+    )
+    replay_dlq.add_argument(
+        "--max", type=int, metavar="N", help="at most N, oldest first (default: all)"
+    )
+    replay_dlq.add_argument(
+        "--dry-run", action="store_true", help="translate them and say what would be written"
+    )
+    raw = verb(
+        command(
+            "replay",
+            "re-run hl7.raw through the current mapping into clinical.events, same event ids",
+            "Re-run the raw messages received since --since (until --until) through the "
+            "current mapping and profiles into clinical.events, with the event ids the "
+            "connector gave them, at most --rate messages a second.",
+        ),
+        "replay",
+    )
+    raw.add_argument(
+        "--since", metavar="T", help="where to start (required; no default): " + time_help
+    )
+    raw.add_argument("--until", metavar="T", help="where to stop (default: the end)")
+    raw.add_argument("--max", type=int, metavar="N", help="at most N messages (default: all)")
+    raw.add_argument(
+        "--rate", type=float, default=500.0, help="messages a second at most (0: no limit)"
+    )
+    for parser in (replay_dlq, raw):
+        parser.add_argument(
+            "--profile",
+            type=Path,
+            action="append",
+            default=[],
+            help="the connector's sender profile file or folder, repeatable "
+            "(default: HL7BUS_MLLP_PROFILES, else the default profile)",
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Command = args.run
@@ -496,7 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except Hl7BusError as exc:
         _report(str(exc), json_logs)
-        return USAGE_ERROR if isinstance(exc, InvalidSetting) else 1
+        return USAGE_ERROR if isinstance(exc, InvalidSetting | UsageError) else 1
     except KeyboardInterrupt:
         return 130
 

@@ -116,33 +116,40 @@ def start_mllp(bus_topics: BusTopics, tmp_path: Path) -> Iterator[Callable[..., 
     started: list[RunningConnector] = []
 
     def start(**settings: str) -> RunningConnector:
-        port, metrics_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            **bus_topics.env(),
-            "HL7BUS_MLLP_PORT": str(port),
-            "HL7BUS_MLLP_METRICS_PORT": str(metrics_port),
-            **settings,
-        }
-        log = tmp_path / f"mllp-{len(started)}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hl7bus.cli", "connector", "mllp"],
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        running = RunningConnector(
-            process, log, port=int(env["HL7BUS_MLLP_PORT"]), metrics_port=metrics_port, env=env
-        )
-        started.append(running)
-        _wait_for_port(running.port, process, log)
-        # The probe was a connection too: hand over a connector that has seen it closed.
-        wait_for(lambda: metric(metrics_port, "hl7bus_mllp_connections") == 0, 5, "probe gone")
-        return running
+        return launch_mllp(bus_topics, tmp_path / f"mllp-{len(started)}.log", started, **settings)
 
     yield start
     for running in started:
         running.stop(signal.SIGKILL if running.process.poll() is None else signal.SIGTERM)
+
+
+def launch_mllp(
+    bus_topics: BusTopics, log: Path, started: list[RunningConnector], **settings: str
+) -> RunningConnector:
+    """``hl7bus connector mllp`` on a free port of ``bus_topics``, listening when this
+    returns (appended to ``started`` first, for the caller to stop)."""
+    port, metrics_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        **bus_topics.env(),
+        "HL7BUS_MLLP_PORT": str(port),
+        "HL7BUS_MLLP_METRICS_PORT": str(metrics_port),
+        **settings,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hl7bus.cli", "connector", "mllp"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    running = RunningConnector(
+        process, log, port=int(env["HL7BUS_MLLP_PORT"]), metrics_port=metrics_port, env=env
+    )
+    started.append(running)
+    _wait_for_port(running.port, process, log)
+    # The probe was a connection too: hand over a connector that has seen it closed.
+    wait_for(lambda: metric(metrics_port, "hl7bus_mllp_connections") == 0, 5, "probe gone")
+    return running
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,7 @@ def test_raw_message_round_trips_in_confluent_wire_format(
         "message_type": "ORU",
         "trigger_event": "R01",
         "version": "2.5.1",
+        "replay": None,
     }
     assert msg.key() == b"GENHOSP|CTRL-1"
 

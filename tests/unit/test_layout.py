@@ -51,6 +51,7 @@ EDGE_MODULES = (
     "hl7bus.commands",
     "hl7bus.devstack",
     "hl7bus.ingest.delivery",
+    "hl7bus.operators",
     "hl7bus.services.web",
     *(f"{TIMELINE}.{name}" for name in sorted(TIMELINE_EDGES)),
 )
