@@ -313,6 +313,38 @@ class WebSettings(_Settings):
     )
     stream_poll_s: Seconds = 0.2
     stream_heartbeat_s: Seconds = 15.0
+    mllp_metrics_url: str = Field(
+        default="http://127.0.0.1:9464/metrics",
+        description="the MLLP connector's Prometheus /metrics, read for the operators' "
+        "figures and charts; empty: none",
+        examples=["http://mllp:9464/metrics"],
+    )
+    figures_poll_s: Seconds = Field(
+        default=5.0, description="how often the connectors' /metrics are read"
+    )
+    lag_poll_s: Seconds = Field(
+        default=15.0, description="how often the consumer groups' lag is read (and alarmed on)"
+    )
+    lag_alarm: Annotated[int, Field(ge=0)] = Field(
+        default=1000,
+        description="a consumer group more records behind than this on the bus's topics "
+        "raises the lag alarm",
+    )
+    dead_letter_alarm: Annotated[int, Field(ge=0)] = Field(
+        default=10,
+        description="more dead letters than this within HL7BUS_WEB_DEAD_LETTER_WINDOW_S "
+        "raises the dead-letter alarm",
+    )
+    dead_letter_window_s: Seconds = Field(
+        default=60.0, description="the window the dead-letter alarm counts in"
+    )
+
+    @field_validator("mllp_metrics_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if url and not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, or empty for none")
+        return url
 
     @field_validator("token_secret")
     @classmethod

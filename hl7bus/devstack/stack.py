@@ -463,7 +463,14 @@ class LocalStack:
         )
 
     def _start_web(self) -> None:
+        from hl7bus.commands.demo import sample_profiles
+
         s = self.settings
+        env = self._bus_env()
+        # The dashboard's figures come from the connector's metrics, and dead letters are
+        # replayed through the connector's sender profiles.
+        env["HL7BUS_WEB_MLLP_METRICS_URL"] = f"http://{s.host}:{s.mllp_metrics_port}/metrics"
+        env["HL7BUS_MLLP_PROFILES"] = json.dumps([str(sample_profiles())])
         self.web.start(
             [
                 sys.executable,
@@ -480,7 +487,7 @@ class LocalStack:
                 "--port",
                 str(s.web_port),
             ],
-            env=self._bus_env(),
+            env=env,
             cwd=s.state_dir,
             info={"url": s.web_url},
         )

@@ -24,7 +24,7 @@ from hl7bus.kafka.producer import StoreError
 from hl7bus.logs import fields
 from hl7bus.services.web.audit import AuditNote
 from hl7bus.services.web.auth import alert_change, alert_reading
-from hl7bus.services.web.errors import conflict, not_found, unavailable
+from hl7bus.services.web.errors import NO_NUL, conflict, not_found, unavailable
 from hl7bus.services.web.models import Alert, AlertList
 from hl7bus.services.web.patients import ERRORS, MAX_TEXT, SAMPLE_KEY, refusal
 from hl7bus.services.web.reading import reading
@@ -52,6 +52,7 @@ AlertId = Annotated[
     Path(
         min_length=1,
         max_length=MAX_TEXT,
+        pattern=NO_NUL,
         description="the alert's id (as it is or percent-encoded)",
         examples=["critical-value:5f0c8d1e-2b7a-5c1e-9f0a-3d2b1c0e9a87"],
     ),
@@ -79,6 +80,7 @@ async def list_alerts(
         Query(
             min_length=1,
             max_length=MAX_TEXT,
+            pattern=NO_NUL,
             description="only this patient's alerts (AUTHORITY|ID)",
             examples=[SAMPLE_KEY],
         ),
@@ -88,6 +90,7 @@ async def list_alerts(
         Query(
             min_length=1,
             max_length=MAX_TEXT,
+            pattern=NO_NUL,
             description="only the alerts of this rule",
             examples=["critical-value"],
         ),

@@ -7,7 +7,9 @@ and opens nothing itself; :mod:`.main` builds those and runs it under uvicorn.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,26 +17,40 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import SecretStr
 
 from hl7bus.errors import Hl7BusError
-from hl7bus.services.web import alerts, errors, health, patients, stream
+from hl7bus.mapping.profiles import ProfileSet
+from hl7bus.services.web import (
+    alerts,
+    dashboard,
+    dead_letters,
+    errors,
+    health,
+    operators,
+    patients,
+    stream,
+)
 from hl7bus.services.web.alert_changes import AlertChanges
 from hl7bus.services.web.audit import AuditLog
+from hl7bus.services.web.bus_watch import BusWatch
+from hl7bus.services.web.connector_watch import ConnectorWatch
 from hl7bus.services.web.metrics import WebMetrics
 from hl7bus.services.web.middleware import FrontDoor
 from hl7bus.services.web.models import ErrorBody
-from hl7bus.settings import WebSettings
+from hl7bus.settings import KafkaSettings, RegistrySettings, WebSettings
 
 DESCRIPTION = """\
 hl7bus's one HTTP front door: each patient's timeline, current state and FHIR R4 bundle,
 new timeline entries as they are stored, and the clinical alerts (listed in their latest
-state; acknowledged and resolved by clinicians).
+state; acknowledged and resolved by clinicians), and figures of the bus for operators.
+The operators' dashboard is the page at `/`.
 
-Every request but `/healthz` carries `Authorization: Bearer <token>`
+Every request but `/healthz` (and the dashboard's page and files) carries
+`Authorization: Bearer <token>`
 (`hl7bus token create --role ROLE --name NAME`); patient data (alerts included) is for the
 roles `clinician`, `service` and `admin`, acknowledging and resolving alerts for
 `clinician` and `admin`, and every request for either is written to the access audit
-(`audit.access`).  A patient key (`AUTHORITY|ID`) goes in the path as it is
-or percent-encoded (`NORTHWIND%7C12345`).  A refusal is
-`{"error": code, "message": sentence}`.
+(`audit.access`); the operators' figures are for `operator` and `admin`.  A patient key
+(`AUTHORITY|ID`) goes in the path as it is or percent-encoded (`NORTHWIND%7C12345`).  A
+refusal is `{"error": code, "message": sentence}`.
 """
 
 
@@ -47,15 +63,29 @@ def create_app(
     kafka_reachable: Callable[[], bool] = lambda: True,
     metrics: WebMetrics | None = None,
     alert_changes: AlertChanges | None = None,
+    connector_watches: list[ConnectorWatch] | None = None,
+    kafka: KafkaSettings | None = None,
+    registry: RegistrySettings | None = None,
+    profiles: ProfileSet | None = None,
 ) -> FastAPI:
     """The application over ``store`` (the timeline store's read API), writing its access
     records to ``audit`` and the changes of alerts to ``alert_changes`` (without it, a
     change is answered 503); tokens are checked with ``token_secret`` (default: the
-    settings')."""
+    settings').  The connectors' ``/metrics`` are read by ``connector_watches`` (default:
+    the settings' MLLP connector) while the application runs; with ``kafka`` and
+    ``registry`` it also watches the consumer groups' lag and serves the dead letters,
+    replayed through ``profiles`` (the connector's sender profiles)."""
     secret = token_secret or settings.token_secret
     if secret is None:
         raise Hl7BusError("the web front door needs a token secret (HL7BUS_WEB_TOKEN_SECRET)")
     metrics = metrics or WebMetrics()
+    if connector_watches is None:
+        connector_watches = [
+            ConnectorWatch(url, settings.figures_poll_s)
+            for url in (settings.mllp_metrics_url,)
+            if url
+        ]
+    bus_watch = BusWatch(kafka, settings, connector_watches, metrics) if kafka is not None else None
     app = FastAPI(
         title="hl7bus",
         description=DESCRIPTION,
@@ -63,6 +93,7 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        lifespan=_watching([*connector_watches, *([bus_watch] if bus_watch else [])]),
     )
     app.state.settings = settings
     app.state.store = store
@@ -71,10 +102,18 @@ def create_app(
     app.state.kafka_reachable = kafka_reachable
     app.state.metrics = metrics
     app.state.alert_changes = alert_changes
+    app.state.connector_watches = connector_watches
+    app.state.bus_watch = bus_watch
+    app.state.kafka = kafka
+    app.state.registry = registry
+    app.state.profiles = profiles or ProfileSet()
     app.include_router(patients.router)
     app.include_router(alerts.router)
     app.include_router(stream.router)
+    app.include_router(operators.router)
+    app.include_router(dead_letters.router)
     app.include_router(health.router)
+    dashboard.install(app)
     errors.install(app)
     app.add_middleware(FrontDoor, metrics=metrics, audit=audit)
     metrics.watch_audit(lambda: audit.backlog)
@@ -86,6 +125,22 @@ def create_app(
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _watching(watches: list[ConnectorWatch | BusWatch]) -> Callable[[FastAPI], Any]:
+    """The application's lifespan: the watches run while it runs."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(watch.run()) for watch in watches]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    return lifespan
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

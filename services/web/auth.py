@@ -13,6 +13,7 @@ from hl7bus.services.web.audit import AuditNote, AuditUnavailable
 from hl7bus.services.web.errors import forbidden, unauthenticated, unavailable
 from hl7bus.services.web.tokens import (
     ALERT_CHANGE_ROLES,
+    OPERATIONS_ROLES,
     PATIENT_DATA_ROLES,
     Principal,
     Role,
@@ -82,6 +83,32 @@ def alert_change(request: Request, principal: Principal = Depends(authenticated)
         ALERT_CHANGE_ROLES,
         "acknowledge or resolve alerts",
         "clinician or admin",
+        [],
+    )
+
+
+def operations(principal: Principal = Depends(authenticated)) -> Principal:
+    """A dependency of the operators' endpoints (figures of the bus, no patient data):
+    operators and admins only."""
+    if not allowed(principal.role, OPERATIONS_ROLES):
+        raise forbidden(
+            f"The role {principal.role.value} may not read the operators' figures; it needs "
+            "operator or admin."
+        )
+    return principal
+
+
+def dead_letter_access(
+    request: Request, principal: Principal = Depends(authenticated)
+) -> AuditNote:
+    """:func:`patient_access` for the dead letters (their raw messages hold patient data):
+    operators and admins, each request audited."""
+    return _audited(
+        request,
+        principal,
+        OPERATIONS_ROLES,
+        "read or replay dead letters",
+        "operator or admin",
         [],
     )
 

@@ -79,6 +79,10 @@ def internal(exc: BaseException, route: str) -> JSONResponse:
 
 _LIMITS = (("ge", "at least"), ("gt", "more than"), ("le", "at most"), ("lt", "less than"))
 
+NO_NUL = r"^[^\x00]*$"
+"""The pattern of every text parameter that reaches the store: no NUL character (which
+PostgreSQL's text cannot hold)."""
+
 
 TIME_PARAMETERS = frozenset({"since", "until"})
 
@@ -119,6 +123,8 @@ def _validation_sentence(exc: RequestValidationError) -> str:
         if bound in context:
             return f"The {place} {name} must be {words} {context[bound]}."
     kind = error.get("type", "")
+    if kind == "string_pattern_mismatch" and context.get("pattern") == NO_NUL:
+        return f"The {place} {name} must not contain a NUL character."
     if kind == "missing":
         return f"The {place} {name} is required."
     if kind in ("int_parsing", "int_type", "int_from_float"):

@@ -17,7 +17,13 @@ from hl7bus.kafka.clients import BrokerWatch, require_reachable
 from hl7bus.kafka.setup import register_record_schema
 from hl7bus.kafka.topics import Topics
 from hl7bus.logs import fields
-from hl7bus.settings import DevStackSettings, KafkaSettings, RegistrySettings, WebSettings
+from hl7bus.settings import (
+    DevStackSettings,
+    KafkaSettings,
+    MllpSettings,
+    RegistrySettings,
+    WebSettings,
+)
 
 log = logging.getLogger("hl7bus.web")
 
@@ -25,6 +31,7 @@ log = logging.getLogger("hl7bus.web")
 def main(settings: WebSettings, kafka: KafkaSettings, registry: RegistrySettings) -> int:
     import uvicorn
 
+    from hl7bus.mapping.profiles import load_profiles
     from hl7bus.services.timeline.store import open_store
     from hl7bus.services.web.alert_changes import AlertChanges
     from hl7bus.services.web.app import create_app
@@ -34,6 +41,8 @@ def main(settings: WebSettings, kafka: KafkaSettings, registry: RegistrySettings
 
     dev = DevStackSettings()
     secret = signing_secret(settings, dev)
+    # Dead letters are replayed through the MLLP connector's sender profiles.
+    profiles = load_profiles(MllpSettings().profiles)
     if settings.token_secret is None:
         log.info("token secret of the local stack", extra=fields(file=str(token_secret_file(dev))))
     topics = Topics.with_prefix(kafka.topic_prefix)
@@ -59,6 +68,9 @@ def main(settings: WebSettings, kafka: KafkaSettings, registry: RegistrySettings
         kafka_reachable=lambda: watch.reachable,
         metrics=metrics,
         alert_changes=alert_changes,
+        kafka=kafka,
+        registry=registry,
+        profiles=profiles,
     )
     server = uvicorn.Server(
         uvicorn.Config(

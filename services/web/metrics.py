@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hl7bus.metrics import LATENCY_BUCKETS
 
+ALARM_KINDS = ("lag", "dead_letters")
+
 UNMATCHED = "unmatched"
 """The route label of a request no route took (a 404 for an unknown path)."""
 
@@ -70,6 +72,22 @@ class WebMetrics:
         self.stream_clients = Gauge(
             "hl7bus_web_stream_clients", "Clients connected to /api/v1/stream", registry=r
         )
+        self.alarm = Gauge(
+            "hl7bus_web_alarm",
+            "1 while an operators' alarm is on (consumer lag, dead letters above their "
+            "thresholds), 0 while it is off",
+            ["kind"],
+            registry=r,
+        )
+        self.alarms_started = Counter(
+            "hl7bus_web_alarms_started",
+            "Operators' alarms started, by kind (each start once, however long it lasts)",
+            ["kind"],
+            registry=r,
+        )
+        for kind in ALARM_KINDS:
+            self.alarm.labels(kind=kind).set(0)
+            self.alarms_started.labels(kind=kind)
 
     def start_at_zero(self, routes: Iterable[tuple[str, str]]) -> None:
         """Create the series of each (method, route) and status, at 0."""

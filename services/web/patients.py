@@ -24,7 +24,7 @@ from hl7bus.services.timeline.stored import record_json
 from hl7bus.services.timeline.summary import PatientSummary
 from hl7bus.services.web.audit import AuditNote
 from hl7bus.services.web.auth import patient_access
-from hl7bus.services.web.errors import bad_parameter, bad_time, not_found
+from hl7bus.services.web.errors import NO_NUL, bad_parameter, bad_time, not_found
 from hl7bus.services.web.models import (
     SUMMARY_FIELDS,
     FhirBundle,
@@ -67,6 +67,7 @@ MAX_TEXT = 256
 Key = Annotated[
     str,
     Path(
+        pattern=NO_NUL,
         description="a patient key, AUTHORITY|ID (as it is or percent-encoded)",
         examples=[SAMPLE_KEY],
     ),
@@ -94,16 +95,24 @@ def find_patients(
         Query(
             min_length=1,
             max_length=MAX_TEXT,
+            pattern=NO_NUL,
             description="an identifier of any authority (a medical record number, …)",
         ),
     ] = None,
     authority: Annotated[
         str | None,
-        Query(min_length=1, max_length=MAX_TEXT, description="the identifier's authority"),
+        Query(
+            min_length=1,
+            max_length=MAX_TEXT,
+            pattern=NO_NUL,
+            description="the identifier's authority",
+        ),
     ] = None,
     name: Annotated[
         str | None,
-        Query(min_length=1, max_length=MAX_TEXT, description="FAMILY or FAMILY,GIVEN"),
+        Query(
+            min_length=1, max_length=MAX_TEXT, pattern=NO_NUL, description="FAMILY or FAMILY,GIVEN"
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> PatientList:
@@ -206,6 +215,7 @@ def timeline(
         Query(
             min_length=1,
             max_length=MAX_TEXT,
+            pattern=NO_NUL,
             description="only entries with an observation of this code (LOINC or local)",
         ),
     ] = None,

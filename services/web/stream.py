@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from hl7bus.logs import fields
 from hl7bus.services.web.audit import Access, AuditNote, AuditUnavailable
 from hl7bus.services.web.auth import patient_access
-from hl7bus.services.web.errors import ApiError, bad_parameter, body
+from hl7bus.services.web.errors import NO_NUL, ApiError, bad_parameter, body
 from hl7bus.services.web.patients import ERRORS, entry_json
 from hl7bus.services.web.reading import reading
 
@@ -67,7 +67,12 @@ async def stream(
     note: Annotated[AuditNote, Depends(patient_access)],
     patient_key: Annotated[
         str | None,
-        Query(min_length=1, max_length=256, description="only this patient's entries"),
+        Query(
+            min_length=1,
+            max_length=256,
+            pattern=NO_NUL,
+            description="only this patient's entries",
+        ),
     ] = None,
     last_event_id: Annotated[
         str | None,

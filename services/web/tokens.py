@@ -42,6 +42,9 @@ PATIENT_DATA_ROLES: Final = frozenset({Role.CLINICIAN, Role.SERVICE, Role.ADMIN}
 ALERT_CHANGE_ROLES: Final = frozenset({Role.CLINICIAN, Role.ADMIN})
 """The roles that may acknowledge and resolve alerts: people, not programs."""
 
+OPERATIONS_ROLES: Final = frozenset({Role.OPERATOR, Role.ADMIN})
+"""The roles that may read the operators' figures (connectors, lag, dead letters)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
