@@ -13,17 +13,15 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cleanup import RUN_PREFIX
-from test_timeline_service import Feed
+from service_support import Feed, ServiceProcess
 
 from hl7bus.events.model import ClinicalEvent, EventType, Observation, Payload
 from hl7bus.hl7 import split_messages
@@ -40,44 +38,15 @@ pytestmark = pytest.mark.integration
 MESSAGES = Path(__file__).resolve().parents[1] / "messages"
 
 
-@dataclass
-class AlertsProcess:
-    process: subprocess.Popen
-    log: Path
-    metrics_port: int
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=2
-            ) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
-
-    def stop(self, sig: int = signal.SIGTERM) -> int | None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
-
-
 @pytest.fixture
-def start_alerts(bus_topics: BusTopics, tmp_path: Path) -> Iterator[Callable[..., AlertsProcess]]:
+def start_alerts(bus_topics: BusTopics, tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
     """``hl7bus service alerts [args]`` as a process of its own, in a consumer group of this
     test; returned once it has partitions assigned (or, with ``ready`` False, once it
     runs).  Killed after the test."""
     group = f"{RUN_PREFIX}alerts.{uuid.uuid4().hex[:8]}"
-    started: list[AlertsProcess] = []
+    started: list[ServiceProcess] = []
 
-    def start(*args: str, ready: bool = True, **settings: str) -> AlertsProcess:
+    def start(*args: str, ready: bool = True, **settings: str) -> ServiceProcess:
         port = free_port()
         env = {
             **os.environ,
@@ -93,7 +62,7 @@ def start_alerts(bus_topics: BusTopics, tmp_path: Path) -> Iterator[Callable[...
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
         )
-        running = AlertsProcess(process, log, port)
+        running = ServiceProcess(process, log, port)
         started.append(running)
 
         def up() -> bool:

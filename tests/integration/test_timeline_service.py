@@ -14,22 +14,17 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import fastavro
 import pytest
 from cleanup import RUN_PREFIX
+from service_support import Feed, ServiceProcess
 
-from hl7bus.events.alerts import AlertSeverity, AlertStatus, ClinicalAlert, alert_to_record
+from hl7bus.events.alerts import AlertSeverity, AlertStatus, ClinicalAlert
 from hl7bus.events.model import ClinicalEvent, EventType
 from hl7bus.events.records import encode, to_record
-from hl7bus.kafka import serde
-from hl7bus.kafka.clients import producer_config
-from hl7bus.kafka.setup import register_record_schema
 from hl7bus.mllp.framing import frame
 from hl7bus.services.timeline import summary as sm
 from hl7bus.services.timeline.entries import Entry, alert_entry, event_entry
@@ -46,46 +41,17 @@ pytestmark = pytest.mark.integration
 # -- the service as a process ---------------------------------------------------------------------
 
 
-@dataclass
-class TimelineProcess:
-    process: subprocess.Popen
-    log: Path
-    metrics_port: int
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}/healthz", timeout=2
-            ) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
-
-    def stop(self, sig: int = signal.SIGTERM) -> int | None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
-
-
 @pytest.fixture
 def start_timeline(
     bus_topics: BusTopics, tmp_path: Path
-) -> Iterator[Callable[..., TimelineProcess]]:
+) -> Iterator[Callable[..., ServiceProcess]]:
     """``hl7bus service timeline --store URL [args]`` as a process of its own, in a consumer
     group of this test, with extra ``HL7BUS_*`` settings as keywords; returned once it has
     partitions assigned (or, with ``ready`` False, once it runs).  Killed after the test."""
     group = f"{RUN_PREFIX}timeline.{uuid.uuid4().hex[:8]}"
-    started: list[TimelineProcess] = []
+    started: list[ServiceProcess] = []
 
-    def start(url: str, *args: str, ready: bool = True, **settings: str) -> TimelineProcess:
+    def start(url: str, *args: str, ready: bool = True, **settings: str) -> ServiceProcess:
         port = free_port()
         env = {
             **os.environ,
@@ -103,7 +69,7 @@ def start_timeline(
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
         )
-        running = TimelineProcess(process, log, port)
+        running = ServiceProcess(process, log, port)
         started.append(running)
 
         def up() -> bool:
@@ -128,49 +94,6 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 # -- records onto the topics ----------------------------------------------------------------------
-
-
-class Feed:
-    """Clinical events and alerts produced straight onto the test's topics, in Confluent's
-    wire format with the schema ids the registry gave."""
-
-    def __init__(self, bus_topics: BusTopics) -> None:
-        from confluent_kafka import Producer
-
-        client = serde.registry_client(bus_topics.registry)
-        self.topics = bus_topics.topics
-        self.event_header = struct.pack(
-            ">bI", 0, register_record_schema(client, self.topics.events, "ClinicalEvent")
-        )
-        self.alert_header = struct.pack(
-            ">bI", 0, register_record_schema(client, self.topics.alerts, "ClinicalAlert")
-        )
-        self.alert_schema = serde.parsed_schema("ClinicalAlert")
-        self.producer = Producer(producer_config(bus_topics.kafka, linger_ms=5))
-
-    def events(self, events: list[ClinicalEvent]) -> None:
-        for e in events:
-            self.producer.produce(
-                self.topics.events, key=e.patient.key.encode(), value=self.event_header + encode(e)
-            )
-            self.producer.poll(0)
-        self._flush()
-
-    def alerts(self, alerts: list[ClinicalAlert]) -> None:
-        import io
-
-        for alert in alerts:
-            out = io.BytesIO()
-            fastavro.schemaless_writer(out, self.alert_schema, alert_to_record(alert))
-            self.producer.produce(
-                self.topics.alerts,
-                key=alert.patient_key.encode(),
-                value=self.alert_header + out.getvalue(),
-            )
-        self._flush()
-
-    def _flush(self) -> None:
-        assert self.producer.flush(30) == 0, "Kafka did not take every record"
 
 
 MOVEMENTS = [
@@ -347,7 +270,7 @@ def test_a_timeline_service_killed_at_random_points_loses_nothing_and_doubles_no
         assert sum(store.read_offsets(group, bus_topics.topics.alerts).values()) == len(alerts)
 
 
-def _group_from_log(service: TimelineProcess) -> str:
+def _group_from_log(service: ServiceProcess) -> str:
     import json
 
     for line in service.log_text().splitlines():

@@ -12,10 +12,8 @@ that does not answer (503, never a 500).
 
 from __future__ import annotations
 
-import io
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -26,16 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import fastavro
 import pytest
 from cleanup import RUN_PREFIX
+from service_support import Feed
 
 from hl7bus.events.alerts import AlertSeverity, ClinicalAlert, alert_to_record
-from hl7bus.events.model import ClinicalEvent
-from hl7bus.events.records import encode
-from hl7bus.kafka import serde
-from hl7bus.kafka.clients import producer_config
-from hl7bus.kafka.setup import register_record_schema
 from hl7bus.services.timeline.entries import alert_entry
 from hl7bus.services.web.tokens import Role
 
@@ -74,45 +67,6 @@ def refusal(answer: Answer, status: int, code: str) -> dict:
 
 
 # -- the bench: the bus, the timeline service, the web front door ---------------------------------
-
-
-class Feed:
-    """Alerts and events produced straight onto the test's topics, in Confluent's wire
-    format with the registry's schema ids, written with fastavro (not the bus's writer)."""
-
-    def __init__(self, bus: BusTopics) -> None:
-        from confluent_kafka import Producer
-
-        client = serde.registry_client(bus.registry)
-        self.topics = bus.topics
-        self.alert_header = struct.pack(
-            ">bI", 0, register_record_schema(client, self.topics.alerts, "ClinicalAlert")
-        )
-        self.event_header = struct.pack(
-            ">bI", 0, register_record_schema(client, self.topics.events, "ClinicalEvent")
-        )
-        self.alert_schema = serde.parsed_schema("ClinicalAlert")
-        self.producer = Producer(producer_config(bus.kafka, linger_ms=1))
-
-    def alerts(self, *alerts: ClinicalAlert) -> None:
-        for alert in alerts:
-            out = io.BytesIO()
-            fastavro.schemaless_writer(out, self.alert_schema, alert_to_record(alert))
-            self.producer.produce(
-                self.topics.alerts,
-                key=alert.patient_key.encode(),
-                value=self.alert_header + out.getvalue(),
-            )
-        assert self.producer.flush(30) == 0
-
-    def events(self, *events: ClinicalEvent) -> None:
-        for event in events:
-            self.producer.produce(
-                self.topics.events,
-                key=event.patient.key.encode(),
-                value=self.event_header + encode(event),
-            )
-        assert self.producer.flush(30) == 0
 
 
 @dataclass
@@ -232,7 +186,7 @@ def change(port: int, alert_id: str, verb: str, bearer: str = CLINICIAN) -> Answ
 def stored(bench: Bench, key: str, count: int) -> ClinicalAlert:
     """Raise an alert for ``key`` and wait until the list shows ``count`` alerts of it."""
     alert = raised(key)
-    bench.feed.alerts(alert)
+    bench.feed.alerts([alert])
     listed(bench.port, lambda a: len(a) == count, patient_key=key, status="all")
     return alert
 
@@ -243,7 +197,7 @@ def stored(bench: Bench, key: str, count: int) -> ClinicalAlert:
 def test_a_raised_alert_is_listed_open_with_its_fields(bench: Bench) -> None:
     key = patient()
     alert = raised(key)
-    bench.feed.alerts(alert)
+    bench.feed.alerts([alert])
     (shown,) = listed(bench.port, lambda a: len(a) == 1, patient_key=key)
     assert shown == {**alert_to_record(alert), "status": "RAISED"}
     assert shown["changed_by"] is None and shown["changed_at"] is None
@@ -257,7 +211,7 @@ def test_newest_first_by_rule_and_cut_at_a_limit(bench: Bench) -> None:
     first = raised(key, "critical-value", minutes=0)
     latest = raised(key, "news2", minutes=90)
     middle = raised(key, "critical-value", minutes=45)
-    bench.feed.alerts(first, latest, middle)
+    bench.feed.alerts([first, latest, middle])
     alerts = listed(bench.port, lambda a: len(a) == 3, patient_key=key, status="all")
     assert [a["alert_id"] for a in alerts] == [latest.alert_id, middle.alert_id, first.alert_id]
     one = listing(bench.port, patient_key=key, limit="1").json()["alerts"]
@@ -269,11 +223,11 @@ def test_newest_first_by_rule_and_cut_at_a_limit(bench: Bench) -> None:
 def test_a_merged_away_key_answers_for_its_survivor(bench: Bench) -> None:
     survivor, prior = patient(), patient()
     before = raised(prior)
-    bench.feed.alerts(before)
+    bench.feed.alerts([before])
     listed(bench.port, lambda a: len(a) == 1, patient_key=prior)
-    bench.feed.events(merge(survivor, prior, "2026-11-28T12:00Z"))
+    bench.feed.events([merge(survivor, prior, "2026-11-28T12:00Z")])
     after = raised(survivor, minutes=200)
-    bench.feed.alerts(after)
+    bench.feed.alerts([after])
     expected = [after.alert_id, before.alert_id]
     for key in (survivor, prior):
         alerts = listed(bench.port, lambda a: len(a) == 2, patient_key=key)
