@@ -7,6 +7,7 @@ import io
 import signal
 import struct
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from hl7bus.kafka.clients import producer_config
 from hl7bus.kafka.setup import register_record_schema
 
 from conftest import BusTopics
+from mllp_support import wait_for
 
 
 @dataclass
@@ -95,3 +97,35 @@ class Feed:
 
     def _flush(self) -> None:
         assert self.producer.flush(30) == 0, "Kafka did not take every record"
+
+
+def launch_service(
+    service: str,
+    args: list[str],
+    env: dict[str, str],
+    log: Path,
+    started: list[ServiceProcess],
+    *,
+    ready: bool = True,
+    timeout: float = 90,
+) -> ServiceProcess:
+    """``hl7bus service SERVICE ARGS`` as a process of its own with ``env`` (which sets its
+    metrics port in ``HL7BUS_<SERVICE>_METRICS_PORT``), appended to ``started`` (for the
+    caller to stop); returned once it has partitions assigned (or, with ``ready`` False,
+    once it answers ``/healthz``)."""
+    port = int(env[f"HL7BUS_{service.upper()}_METRICS_PORT"])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hl7bus.cli", "service", service, *args],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    running = ServiceProcess(process, log, port)
+    started.append(running)
+
+    def up() -> bool:
+        assert process.poll() is None, f"exited {process.returncode}:\n{running.log_text()}"
+        return running.healthy() and (not ready or "partitions assigned" in running.log_text())
+
+    wait_for(up, timeout, f"the {service} service to start")
+    return running

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from cleanup import RUN_PREFIX
-from service_support import Feed, ServiceProcess
+from service_support import Feed, ServiceProcess, launch_service
 
 from hl7bus.events.model import ClinicalEvent, EventType, Observation, Payload
 from hl7bus.hl7 import split_messages
@@ -30,7 +28,7 @@ from hl7bus.services.alerts.rules import load_rules
 from hl7bus.services.alerts.state import PatientState
 
 from conftest import BusTopics, free_port, read_topic
-from mllp_support import exchange, wait_for
+from mllp_support import exchange
 from timeline_events import event
 
 pytestmark = pytest.mark.integration
@@ -56,21 +54,7 @@ def start_alerts(bus_topics: BusTopics, tmp_path: Path) -> Iterator[Callable[...
             **settings,
         }
         log = tmp_path / f"alerts-{len(started)}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hl7bus.cli", "service", "alerts", *args],
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        running = ServiceProcess(process, log, port)
-        started.append(running)
-
-        def up() -> bool:
-            assert process.poll() is None, f"exited {process.returncode}:\n{running.log_text()}"
-            return running.healthy() and (not ready or "partitions assigned" in running.log_text())
-
-        wait_for(up, 90, "the alerts service to start")
-        return running
+        return launch_service("alerts", list(args), env, log, started, ready=ready, timeout=90)
 
     yield start
     for running in started:

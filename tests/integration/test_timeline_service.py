@@ -10,8 +10,6 @@ import random
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from cleanup import RUN_PREFIX
-from service_support import Feed, ServiceProcess
+from service_support import Feed, ServiceProcess, launch_service
 
 from hl7bus.events.alerts import AlertSeverity, AlertStatus, ClinicalAlert
 from hl7bus.events.model import ClinicalEvent, EventType
@@ -63,21 +61,9 @@ def start_timeline(
             **settings,
         }
         log = tmp_path / f"timeline-{len(started)}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hl7bus.cli", "service", "timeline", "--store", url, *args],
-            env=env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
+        return launch_service(
+            "timeline", ["--store", url, *args], env, log, started, ready=ready, timeout=60
         )
-        running = ServiceProcess(process, log, port)
-        started.append(running)
-
-        def up() -> bool:
-            assert process.poll() is None, f"exited {process.returncode}:\n{running.log_text()}"
-            return running.healthy() and (not ready or "partitions assigned" in running.log_text())
-
-        wait_for(up, 60, "the timeline service to start")
-        return running
 
     yield start
     for running in started:
