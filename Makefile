@@ -24,8 +24,7 @@ UPLOT         = $(UPLOT_DIR)/.uplot-$(UPLOT_VERSION)
 .PHONY: run test test-corpus unit setup stack down status clean
 
 run: setup
-	$(BIN)/hl7bus dev up
-	$(BIN)/hl7bus demo
+	$(BIN)/hl7bus run
 
 test: setup
 	$(BIN)/pytest -m "not corpus"

@@ -32,22 +32,9 @@ def _dev(args: argparse.Namespace) -> int:
     settings = DevStackSettings()
     stack = LocalStack(settings)
     if args.action == "up":
-        from hl7bus.kafka.serde import registry_errors
-        from hl7bus.kafka.setup import prepare_bus
-        from hl7bus.settings import KafkaSettings, RegistrySettings
+        from hl7bus.commands.run import start_stack
 
-        was_running = stack.status().running
-        status = stack.up()
-        if was_running:
-            return 0
-        print("Topics and schemas:")
-        registry = RegistrySettings(url=status.registry_url)
-        with registry_errors(registry):
-            prepare_bus(
-                KafkaSettings(bootstrap_servers=status.bootstrap_servers),
-                registry,
-                partitions=settings.partitions,
-            )
+        start_stack(settings)
     elif args.action == "down":
         stack.down()
     else:
@@ -125,6 +112,14 @@ def _demo(args: argparse.Namespace) -> int:
     from hl7bus.commands.demo import run
 
     return run(args.host, args.port)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hl7bus.commands.run import run
+
+    if args.rate <= 0:
+        raise UsageError(f"--rate must be above 0 (messages/s), not {args.rate:g}")
+    return run(args.rate, args.seed, demo=not args.no_demo)
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -312,6 +307,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, help="its port (default: HL7BUS_DEV_MLLP_PORT, else 2575)"
     )
     demo.set_defaults(run=_demo)
+
+    run = command(
+        "run",
+        "the whole bus here, a simulated hospital feeding it, followed until Ctrl-C",
+        "Start what is not running of the local stack (`hl7bus dev up`), play the sample "
+        "feed (`hl7bus demo`), print the dashboard's address and an operator token, run the "
+        "simulated hospital (`hl7bus simulate`) and follow what happens until Ctrl-C, which "
+        "stops the simulator and what this run started. `make run` runs it.",
+    )
+    run.add_argument(
+        "--rate", type=float, default=5.0, help="the simulated hospital's messages per second"
+    )
+    run.add_argument(
+        "--seed", type=int, help="the simulated hospital's seed (default: the time of the run)"
+    )
+    run.add_argument("--no-demo", action="store_true", help="do not play the sample feed first")
+    run.set_defaults(run=_run)
 
     connector = command(
         "connector",

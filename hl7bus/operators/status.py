@@ -28,6 +28,9 @@ class Component:
     version: str | None
     pid: int | None
     detail: str | None
+    figures: dict[str, dict[str, int]] | None = None
+    """A connector's counts since it started: messages by ACK code, dead letters by error,
+    messages stored without events by type."""
 
     @property
     def up(self) -> bool:
@@ -46,11 +49,11 @@ def hl7bus_version() -> str | None:
         return None
 
 
-def _get(url: str) -> tuple[int | None, str]:
+def _get(url: str, limit: int = 65536) -> tuple[int | None, str]:
     """The HTTP status and body of ``url`` (None: no answer, and why)."""
     try:
         with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as answer:
-            return answer.status, answer.read(65536).decode("utf-8", "replace")
+            return answer.status, answer.read(limit).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(65536).decode("utf-8", "replace")
     except (OSError, ValueError) as exc:
@@ -91,6 +94,61 @@ def _registry(registry: RegistrySettings, dev: DevStackSettings, pid: int | None
     return Component("Registry", url, "up", version, ours, None)
 
 
+FIGURES = {
+    "hl7bus_messages_total": ("messages", "ack"),
+    "hl7bus_rejected_total": ("dead_letters", "error"),
+    "hl7bus_messages_without_events_total": ("without_events", "type"),
+}
+
+
+def connector_figures(text: str) -> dict[str, dict[str, int]]:
+    """Pure.  What a connector's ``/metrics`` text counts (summed over its connectors):
+    messages by ACK code, dead letters by error, messages without events by type; the
+    zeros left out."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found: dict[str, dict[str, int]] = {name: {} for name, _ in FIGURES.values()}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in FIGURES and sample.value > 0:
+                name, label = FIGURES[sample.name]
+                value = sample.labels.get(label, "?")
+                found[name][value] = found[name].get(value, 0) + int(sample.value)
+    return found
+
+
+def figures_detail(figures: dict[str, dict[str, int]]) -> str | None:
+    """Pure.  The figures in a few words, for the status table."""
+
+    def listed(counts: dict[str, int]) -> str:
+        return ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+    parts = []
+    if figures.get("messages"):
+        parts.append(f"messages {listed(figures['messages'])}")
+    if figures.get("dead_letters"):
+        parts.append(f"dead letters {listed(figures['dead_letters'])}")
+    if figures.get("without_events"):
+        parts.append(f"without events {listed(figures['without_events'])}")
+    return " · ".join(parts) or None
+
+
+def _connector(address: str, base: str, pid: int | None) -> Component:
+    """The MLLP connector, with what it counted since it started."""
+    found = _service("MLLP", address, f"{base}/healthz", pid)
+    if found.state not in ("up", "unhealthy"):
+        return found
+    status, text = _get(f"{base}/metrics", limit=1 << 22)
+    if status != 200:
+        return found
+    try:
+        figures = connector_figures(text)
+    except ValueError:
+        return found
+    detail = "; ".join(x for x in (found.detail, figures_detail(figures)) if x) or None
+    return Component(found.name, address, found.state, found.version, pid, detail, figures)
+
+
 def _service(name: str, address: str, health: str, pid: int | None) -> Component:
     status, body = _get(health)
     if status is None:
@@ -116,9 +174,7 @@ def status(
     checks = [
         lambda: _kafka(kafka, dev, pids["kafka"]),
         lambda: _registry(registry, dev, pids["registry"]),
-        lambda: _service(
-            "MLLP", stack.mllp, f"{base}:{dev.mllp_metrics_port}/healthz", pids["mllp"]
-        ),
+        lambda: _connector(stack.mllp, f"{base}:{dev.mllp_metrics_port}", pids["mllp"]),
         lambda: _service(
             "Timeline",
             f"{base}:{dev.timeline_metrics_port}",
