@@ -3,12 +3,19 @@
 Every series a part can have exists from its start, at 0 — each known value of each
 label (ACK codes, error codes, ...) — so that an alert on a rate of errors has a series
 to watch before the first error.  ``error`` labels are short codes (``not_hl7``).
+
+A connector also counts per sender (``hl7bus_sender_*``), a sender being MSH-3 ``^`` MSH-4
+as the sender profiles match them (``LABSTAR^NORTHWIND``): those series begin with each
+sender's first message.  A sender is a label, not data: cut to
+:data:`MAX_SENDER_CHARS` printable ASCII characters, ``unknown`` when the header names
+none, and ``other`` beyond the first :data:`MAX_SENDERS`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -17,7 +24,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from hl7bus.errors import ErrorCode, cannot_listen
+from hl7bus.hl7.header import Header
+from hl7bus.logs import fields
 from hl7bus.mllp.ack import AckCode
+
+log = logging.getLogger("hl7bus.metrics")
 
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -27,6 +38,25 @@ TIMEOUT_KINDS = ("idle", "read", "frame")
 MAX_TYPES_COUNTED = 100
 """Message types counted each under their own label; more (a sender inventing types) are
 counted under ``other``, so that no sender can make the series grow without bound."""
+MAX_SENDERS = 200
+"""Senders counted each under their own label; more (a peer inventing MSH-3/MSH-4) are
+counted under ``other``, and the first of them is logged."""
+MAX_SENDER_CHARS = 64
+UNKNOWN_SENDER = "unknown"
+OTHER_SENDERS = "other"
+NO_ACK = "none"
+"""The ``ack`` of a sender's message that gets no ACK: the files connector's."""
+
+
+def sender_label(header: Header) -> str:
+    """The sender of a message as a label: MSH-3 and MSH-4 as the sender profiles match
+    them (``LABSTAR^NORTHWIND``), printable ASCII only, at most :data:`MAX_SENDER_CHARS`
+    characters; ``unknown`` when the header names no sender."""
+    label = "^".join(
+        "".join(c for c in part if " " <= c <= "~").strip()
+        for part in (header.sending_application, header.sending_facility)
+    )
+    return label[:MAX_SENDER_CHARS] if label != "^" else UNKNOWN_SENDER
 
 
 def start_at_zero(metric, connector: str, label: str | None = None, values: Iterable[str] = ()):  # type: ignore[no-untyped-def]
@@ -104,6 +134,25 @@ class ConnectorMetrics:
             labels,
             registry=r,
         )
+        self.sender_messages = Counter(
+            "hl7bus_sender_messages",
+            "Messages of each sender (MSH-3^MSH-4), by ACK code ('none': no ACK, a file's)",
+            [*labels, "sender", "ack"],
+            registry=r,
+        )
+        self.sender_rejected = Counter(
+            "hl7bus_sender_rejected",
+            "Messages of each sender sent to the dead-letter topic, by error",
+            [*labels, "sender", "error"],
+            registry=r,
+        )
+        self.sender_last = Gauge(
+            "hl7bus_sender_last_message_timestamp_seconds",
+            "When each sender's last message was handled (seconds since 1970)",
+            [*labels, "sender"],
+            registry=r,
+        )
+        self._senders_counted: set[str] = set()
         self.connector = connector
         self._kafka_reachable = True
         self.kafka_up.labels(connector=connector).set(1)
@@ -130,10 +179,42 @@ class ConnectorMetrics:
         """The dead-letter counter of one error code."""
         return self.rejected.labels(connector=self.connector, error=code.label)
 
-    def dead_lettered(self, code: ErrorCode) -> None:
-        """One message went to the dead-letter topic with ``code``: counted by its error,
-        and as oversized or as an internal error when it is one."""
+    def answered(self, code: AckCode, header: Header) -> None:
+        """One message with ``header`` was answered ``code``: counted by its code, and for
+        its sender."""
+        self.label(self.messages, ack=code.value).inc()
+        self.from_sender(header, code.value)
+
+    def from_sender(self, header: Header, ack: str = NO_ACK) -> None:
+        """One message with ``header`` was handled (answered ``ack``): counted for its
+        sender, whose last message it is."""
+        sender = self.sender(header)
+        self.label(self.sender_messages, sender=sender, ack=ack).inc()
+        self.label(self.sender_last, sender=sender).set_to_current_time()
+
+    def sender(self, header: Header) -> str:
+        """The ``sender`` label of a message with ``header``: ``other`` once
+        :data:`MAX_SENDERS` senders have their own."""
+        sender = sender_label(header)
+        if sender in self._senders_counted or sender == UNKNOWN_SENDER:
+            return sender
+        if len(self._senders_counted) < MAX_SENDERS:
+            self._senders_counted.add(sender)
+            return sender
+        if OTHER_SENDERS not in self._senders_counted:
+            self._senders_counted.add(OTHER_SENDERS)
+            log.warning(
+                "more senders than are counted each on their own: the rest count as other",
+                extra=fields(connector=self.connector, limit=MAX_SENDERS),
+            )
+        return OTHER_SENDERS
+
+    def dead_lettered(self, code: ErrorCode, header: Header) -> None:
+        """One message with ``header`` went to the dead-letter topic with ``code``: counted
+        by its error (for the connector and for its sender), and as oversized or as an
+        internal error when it is one."""
         self.rejected_for(code).inc()
+        self.label(self.sender_rejected, sender=self.sender(header), error=code.label).inc()
         if code is ErrorCode.MESSAGE_TOO_LARGE:
             self.label(self.oversized).inc()
         elif code is ErrorCode.INTERNAL:

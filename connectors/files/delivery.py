@@ -66,6 +66,7 @@ class FileDelivery:
             raise
         except Exception as exc:  # a bug in hl7bus: this message fails, the file goes on
             delivered = await after_internal_error(self.ingestor, self.store, received, header, exc)
+        self.metrics.from_sender(header)
         error = delivered.error
         if error is None and delivered.without_events is not None:
             self.metrics.stored_without_events(delivered.without_events)
@@ -87,7 +88,7 @@ class FileDelivery:
         if error is None:
             self.metrics.label(self.metrics.events).inc(delivered.events)
             return MessageResult(index, header.control_id, Outcome.TRANSLATED, delivered.events)
-        self.metrics.dead_lettered(error.code)
+        self.metrics.dead_lettered(error.code, header)
         internal = error.code is ErrorCode.INTERNAL
         log.log(
             logging.ERROR if internal else logging.INFO,
@@ -110,7 +111,8 @@ class FileDelivery:
         delivered = await too_large_message(
             self.ingestor, self.store, received, header, size, limit
         )
-        self.metrics.dead_lettered(ErrorCode.MESSAGE_TOO_LARGE)
+        self.metrics.from_sender(header)
+        self.metrics.dead_lettered(ErrorCode.MESSAGE_TOO_LARGE, header)
         log.warning(
             "message over the size limit",
             extra=fields(

@@ -249,7 +249,7 @@ class MllpServer:
                     found.size,
                     self.settings.max_message_bytes,
                 )
-                self.metrics.dead_lettered(ErrorCode.MESSAGE_TOO_LARGE)
+                self.metrics.dead_lettered(ErrorCode.MESSAGE_TOO_LARGE, header)
                 log.warning(
                     "message over the size limit",
                     extra=fields(peer=peer, size=found.size, control_id=header.control_id),
@@ -297,7 +297,7 @@ class MllpServer:
                     ),
                 )
             return
-        self.metrics.dead_lettered(error.code)
+        self.metrics.dead_lettered(error.code, header)
         if error.code is ErrorCode.MESSAGE_TOO_LARGE:
             log.warning(
                 "message over Kafka's record size limit",
@@ -328,7 +328,7 @@ class MllpServer:
             )
             overrides = profile.ack.overrides()
         code = ack_code(header, error, overrides)
-        self.metrics.label(self.metrics.messages, ack=code.value).inc()
+        self.metrics.answered(code, header)
         return build_ack(
             header, code, now=_now(), ack_control_id=uuid.uuid4().hex[:20], error=error
         )

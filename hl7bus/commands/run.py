@@ -182,7 +182,7 @@ class Watcher:
         except (OSError, urllib.error.URLError, NotMetrics):
             return {}
         acks: dict[str, float] = {}
-        for connector in reading.connectors.values():
+        for connector in reading.connectors:
             for code, n in connector.acks.items():
                 acks[code] = acks.get(code, 0.0) + n
         return acks

@@ -6,6 +6,9 @@ ACK code, dead letters by error, events, open connections, mean ACK latency) and
 readings of its ``/metrics`` that the front door keeps (:mod:`.connector_watch`), its rates
 over time: messages/s, ACK codes/s, dead letters/s and the mean ACK latency of each
 interval;
+- ``/senders``: per sender of each connector, its messages by ACK code, its dead letters by
+error, when its last message came, and whether it stands out (every message of the last
+minutes rejected, or silent for long);
 - ``/lag``: each consumer group's lag on the bus's topics, per partition;
 - ``/alarms``: the alarms on lag and on the dead-letter rate, and their starts and clears.
 
@@ -14,6 +17,7 @@ The dead letters themselves hold patient data: :mod:`.dead_letters` serves them,
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -22,7 +26,13 @@ from pydantic import BaseModel, Field
 
 from hl7bus.services.web.auth import operations
 from hl7bus.services.web.bus_watch import BusWatch
-from hl7bus.services.web.connector_figures import ConnectorReading, Rates, series
+from hl7bus.services.web.connector_figures import (
+    ConnectorReading,
+    Rates,
+    SenderFigures,
+    sender_figures,
+    series,
+)
 from hl7bus.services.web.connector_watch import ConnectorWatch
 from hl7bus.services.web.patients import refusal
 from hl7bus.services.web.tokens import Principal
@@ -138,6 +148,108 @@ def _figures(latest: ConnectorReading, points: list[Rates]) -> ConnectorFigures:
             )
             for p in points
         ],
+    )
+
+
+# -- senders ------------------------------------------------------------------------------------
+
+
+class SenderOut(BaseModel):
+    """One sender of one connector: MSH-3^MSH-4 as the sender profiles match them."""
+
+    connector: str = Field(examples=["mllp:dev-mllp"])
+    sender: str = Field(
+        examples=["LABSTAR^NORTHWIND"],
+        description="MSH-3^MSH-4; 'unknown' without a readable header, 'other' past the "
+        "connector's 200 senders",
+    )
+    messages: int = Field(description="messages since the connector started")
+    acks: dict[str, int] = Field(
+        description="messages by ACK code ('none': no ACK, the files connector's)"
+    )
+    dead_letters: int
+    rejected: dict[str, int] = Field(description="dead letters by error code")
+    last_message_at: str | None = Field(description="ISO 8601")
+    seconds_since_last: float | None = Field(description="at the time of the answer")
+    recent_messages: int | None = Field(
+        description="messages in the last `minutes`; null until the front door has read "
+        "the connector twice"
+    )
+    recent_rejections: int | None = Field(
+        description="those answered AE, AR, CE or CR or sent to the dead-letter topic"
+    )
+    state: str = Field(
+        examples=["ok", "rejecting", "silent"],
+        description="rejecting: every message of the last `minutes` rejected; silent: no "
+        "message for more than `silent_minutes`",
+    )
+    why: str = Field(description="why it stands out, in one sentence ('' when it does not)")
+
+
+class SendersOut(BaseModel):
+    interval_s: float = Field(description="how often the connectors' metrics are read")
+    minutes: int = Field(description="the window of recent_messages and of 'rejecting'")
+    silent_minutes: int = Field(description="a sender quiet for longer is 'silent'")
+    senders: list[SenderOut] = Field(
+        description="those that stand out first (rejecting, then silent), then by connector "
+        "and sender"
+    )
+
+
+_ORDER = {"rejecting": 0, "silent": 1, "ok": 2}
+
+
+@router.get(
+    "/senders",
+    response_model=SendersOut,
+    responses=ERRORS,
+    summary="Each sender's messages, ACK codes, dead letters by error and last message",
+)
+def senders(
+    request: Request,
+    _principal: Annotated[Principal, Depends(operations)],
+    minutes: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=60,
+            description="a sender whose every message of the last N minutes was rejected "
+            "is 'rejecting'",
+        ),
+    ] = 5,
+    silent_minutes: Annotated[
+        int, Query(ge=1, le=10080, description="a sender quiet for longer is 'silent'")
+    ] = 60,
+) -> SendersOut:
+    now = time.time()
+    watches: list[ConnectorWatch] = request.app.state.connector_watches
+    found: list[SenderFigures] = []
+    for watch in watches:
+        found += sender_figures(list(watch.readings), 60 * minutes, 60 * silent_minutes, now)
+    found.sort(key=lambda f: (_ORDER[f.state.value], f.connector, f.sender.sender))
+    return SendersOut(
+        interval_s=min((w.interval_s for w in watches), default=0.0),
+        minutes=minutes,
+        silent_minutes=silent_minutes,
+        senders=[_sender_out(f) for f in found],
+    )
+
+
+def _sender_out(f: SenderFigures) -> SenderOut:
+    s = f.sender
+    return SenderOut(
+        connector=f.connector,
+        sender=s.sender,
+        messages=round(s.messages),
+        acks={code: round(n) for code, n in s.acks.items()},
+        dead_letters=round(s.dead_letters),
+        rejected={code: round(n) for code, n in s.rejected.items() if n > 0},
+        last_message_at=_iso(s.last_message_at) if s.last_message_at is not None else None,
+        seconds_since_last=f.seconds_since_last,
+        recent_messages=None if f.recent_messages is None else round(f.recent_messages),
+        recent_rejections=None if f.recent_rejections is None else round(f.recent_rejections),
+        state=f.state.value,
+        why=f.why,
     )
 
 

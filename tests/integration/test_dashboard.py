@@ -5,11 +5,12 @@ End to end: the MLLP connector, the alerts service, the timeline service and the
 door run as processes on the test's own topics; an HL7 result with a critical potassium
 goes in over MLLP, and in the browser an operator enters the token once, sees the event
 arrive in the live stream, finds the patient and the result on the patient's timeline,
-sees the connector's figures and charts, and acknowledges the critical-value alert (the
-list then shows it acknowledged, also after a reload, from the store).  Then an admission
-over the connector's size limit is dead-lettered: the dead-letter alarm's banner shows
-(and its Prometheus gauge), the dead letter is read with its raw message and replayed from
-the page, its events arrive in the live stream, and the alarm's clearing is said once.
+sees the connector's figures and charts and the lab among the senders, and acknowledges the
+critical-value alert (the list then shows it acknowledged, also after a reload, from the
+store).  Then an admission over the connector's size limit is dead-lettered: the dead-letter
+alarm's banner shows (and its Prometheus gauge), its sender stands out as rejected with the
+error's code, the dead letter is read with its raw message and replayed from the page, its
+events arrive in the live stream, and the alarm's clearing is said once.
 
 The token travels only in ``Authorization`` headers — never in a URL — and nothing of it or
 of the patients reaches the browser's console or the web front door's log.
@@ -18,9 +19,9 @@ Screenshots of the main views are written to ``HL7BUS_SCREENSHOTS`` when it name
 (``docs/screenshots`` for the README), else to the test's temporary folder.
 
 Also, on the app run in this process over a store filled from the project's own messages:
-each role sees what it may (an operator the figures, not patient data; a clinician the
-patient data, not the figures), and without the charting library the page says so and
-still shows the figures.
+each role sees what it may (an operator the figures, a sender silent for long among them,
+not patient data; a clinician the patient data, not the figures), and without the charting
+library the page says so and still shows the figures.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import contextlib
 import os
 import re
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,7 +44,9 @@ from test_alerts_service import start_alerts  # noqa: F401 - the fixture
 from test_web_alerts import start_timeline, stop
 
 from hl7bus.hl7 import split_messages
+from hl7bus.hl7.header import Header
 from hl7bus.metrics import ConnectorMetrics, serve_http
+from hl7bus.mllp.ack import AckCode
 from hl7bus.services.web.tokens import Role
 
 from conftest import BusTopics, free_port
@@ -60,6 +64,8 @@ LIMIT = 1000  # bytes: the MLLP connector's HL7BUS_MLLP_MAX_MESSAGE_BYTES in the
 TOO_LARGE = "adt-a01-admit.hl7"  # 1057 bytes
 ADMITTED_KEY, ADMITTED_FAMILY = "RBGH|RB004417", "Brannigan"
 CONNECTOR = "mllp:north"  # the connector of the app run in this process
+LAB, ADMITTING = "CHEMLAB^NORTHWARD", "ADMITWISE^RBGH"  # MSH-3^MSH-4 of the two messages
+BED_BOARD = Header(sending_application="BEDBOARD", sending_facility="NORTHWIND")
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +142,12 @@ def send(port: int, message: bytes) -> str:
         return pool.submit(exchange, port, message).result(60).code
 
 
+def sender_row(page: Page, sender: str, connector: str):
+    return page.locator(
+        f'#senders-table tbody tr[data-sender="{sender}"][data-connector="{connector}"]'
+    )
+
+
 def alert_row(page: Page):
     return page.locator("#alerts-table tbody tr", has_text="critical-value").filter(
         has_text=PATIENT_KEY
@@ -206,6 +218,14 @@ def test_an_operator_follows_a_critical_result_from_mllp_to_an_acknowledged_aler
             for chart in ("#chart-rate", "#chart-acks", "#chart-latency"):
                 expect(page.locator(f"{chart} canvas")).to_be_visible()
 
+            # Among the senders: the lab that sent it, one message answered AA, just now.
+            lab = sender_row(page, LAB, "mllp:mllp")
+            expect(lab.locator("[data-figure=messages]")).to_have_text("1", timeout=WAIT_MS)
+            expect(lab.locator('[data-ack="AA"]')).to_have_text("1")
+            expect(lab.locator("[data-figure=dead-letters]")).to_have_text("0")
+            expect(lab.locator("[data-figure=last-message]")).to_contain_text(" ago")
+            expect(lab).to_have_attribute("data-state", "ok")
+
             # The critical-value alert, raised by the alerts service.
             row = alert_row(page)
             expect(row).to_be_visible(timeout=WAIT_MS)
@@ -262,6 +282,20 @@ def test_an_operator_follows_a_critical_result_from_mllp_to_an_acknowledged_aler
                 timeout=WAIT_MS,
             )
             assert alarm_gauge(web.port, bearer, "dead_letters") == 1
+            # Its sender stands out: all it sent of late was rejected, and why.
+            admitting = sender_row(page, ADMITTING, "mllp:mllp")
+            expect(admitting.locator("[data-figure=dead-letters]")).to_have_text(
+                "message_too_large 1", timeout=WAIT_MS
+            )
+            expect(admitting).to_have_attribute("data-state", "rejecting")
+            expect(admitting.locator("[data-figure=state]")).to_contain_text(
+                "every message of the last 5 min was rejected"
+            )
+            expect(admitting.locator('[data-ack="CE"]')).to_have_text("1")
+            expect(page.locator("#senders-table tbody tr").first).to_have_attribute(
+                "data-sender", ADMITTING
+            )
+            expect(lab).to_have_attribute("data-state", "ok")
             page.screenshot(path=str(shots / "alarm.png"))
             letter = page.locator("#dead-letters-table tbody tr[data-dead-letter-id]").filter(
                 has_text="message too large"
@@ -328,9 +362,12 @@ def test_an_operator_follows_a_critical_result_from_mllp_to_an_acknowledged_aler
 @contextlib.contextmanager
 def connector_metrics(messages: int, port: int | None = None) -> Iterator[int]:
     """A connector's real ``/metrics`` endpoint (hl7bus.metrics) on ``port`` (else a free
-    one), having answered ``messages`` messages AA; yields the port."""
+    one), having answered ``messages`` messages AA, all from a bed board whose last message
+    came two hours ago; yields the port."""
     figures = ConnectorMetrics(CONNECTOR)
-    figures.label(figures.messages, ack="AA").inc(messages)
+    for _ in range(messages):
+        figures.answered(AckCode.ACCEPT, BED_BOARD)
+    figures.label(figures.sender_last, sender=figures.sender(BED_BOARD)).set(time.time() - 7200)
     port = port or free_port()
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -391,6 +428,11 @@ def test_an_operator_sees_the_figures_but_no_patient_data(front_door, browser) -
         expect(page.locator("#whoami")).to_have_text("ops.kim (operator)")
         figures = page.locator(f'#connector-figures tr[data-connector="{CONNECTOR}"]')
         expect(figures.locator('[data-ack="AA"]')).to_have_text("7", timeout=WAIT_MS)
+        bed_board = sender_row(page, "BEDBOARD^NORTHWIND", CONNECTOR)
+        expect(bed_board.locator("[data-figure=messages]")).to_have_text("7")
+        expect(bed_board).to_have_attribute("data-state", "silent")
+        expect(bed_board.locator("[data-figure=last-message]")).to_have_text("2 h ago")
+        expect(bed_board.locator("[data-figure=state]")).to_contain_text("no message for 2 h")
         for panel in ("#stream", "#alerts", "#search"):
             expect(page.locator(f"{panel} .refused")).to_contain_text(
                 "The role operator may not read patient data", timeout=WAIT_MS
@@ -407,6 +449,12 @@ def test_a_clinician_sees_patient_data_but_not_the_figures(front_door, browser) 
             "The role clinician may not", timeout=WAIT_MS
         )
         expect(page.locator("#connector-figures tr[data-connector]")).to_have_count(0)
+        expect(page.locator("#senders .refused")).to_contain_text("The role clinician may not")
+        expect(page.locator("#senders-table tr[data-sender]")).to_have_count(0)
+        port = urllib.parse.urlsplit(front_door).port
+        assert port is not None
+        clinician = token(Role.CLINICIAN, "dr.nguyen")
+        assert get(port, "/api/v1/operators/senders", clinician).status == 403
         expect(page.locator("#lag .refused")).to_contain_text("The role clinician may not")
         expect(page.locator("#dead-letters .refused")).to_contain_text(
             "The role clinician may not read or replay dead letters"

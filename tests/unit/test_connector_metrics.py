@@ -82,7 +82,16 @@ def test_every_series_exists_at_zero_from_the_start(tmp_path) -> None:
     families = _samples(metrics)
     assert families, "nothing to scrape"
     for name, samples in families.items():
+        if name.startswith("hl7bus_sender_"):
+            # per sender: no sender is known before its first message
+            assert samples == [], f"{name} has a sender before any message"
+            continue
         assert samples, f"{name} has no series before its first event"
+    assert {n for n in families if n.startswith("hl7bus_sender_")} == {
+        "hl7bus_sender_messages",
+        "hl7bus_sender_rejected",
+        "hl7bus_sender_last_message_timestamp_seconds",
+    }
 
     messages = _values(metrics, "hl7bus_messages_total")
     assert {dict(k)["ack"] for k in messages} == {code.value for code in AckCode}

@@ -11,6 +11,7 @@ import { refuseFigures, startFigures } from "./figures.js";
 import { refuseLag, startLag } from "./lag.js";
 import { leavePatient, showPatient } from "./patient.js";
 import { refuseSearch, startSearch } from "./search.js";
+import { refuseSenders, startSenders } from "./senders.js";
 import { startStream } from "./stream.js";
 
 const PATIENT = /^#\/patients\/(.+)$/;
@@ -39,10 +40,11 @@ function start(me) {
   say($("#whoami"), `${me.name} (${me.role})`);
   $("#sign-out").hidden = false;
   if (me.reads_operations) {
-    running.stops.push(startFigures(), startLag(), startDeadLetters(), startBanners());
+    running.stops.push(startFigures(), startSenders(), startLag(), startDeadLetters(), startBanners());
   } else {
     const sentence = figuresRefusal(me.role);
     refuseFigures(sentence);
+    refuseSenders(sentence);
     refuseLag(sentence);
     refuseDeadLetters(deadLettersRefusal(me.role));
   }
@@ -79,13 +81,14 @@ function stopAll() {
     "#patient-summary",
     "#patient-timeline tbody",
     "#connector-figures tbody",
+    "#senders-table tbody",
     "#dead-letters-table tbody",
     "#lag-table tbody",
     "#banners",
   ]) {
     clear($(selector));
   }
-  for (const section of ["#stream", "#alerts", "#search", "#connectors", "#lag", "#dead-letters"]) {
+  for (const section of ["#stream", "#alerts", "#search", "#connectors", "#senders", "#lag", "#dead-letters"]) {
     refuse($(section), "");
   }
   $("#alerts-table").hidden = false;
