@@ -122,6 +122,38 @@ def _run(args: argparse.Namespace) -> int:
     return run(args.rate, args.seed, demo=not args.no_demo)
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    import secrets
+
+    from hl7bus.commands.simulate import Options, run
+    from hl7bus.settings import DevStackSettings
+
+    dev = DevStackSettings()
+    options = Options(
+        host=args.host or dev.host,
+        port=args.port or dev.mllp_port,
+        rate=args.rate,
+        duration=args.duration,
+        patients=args.patients,
+        seed=args.seed if args.seed is not None else secrets.randbelow(1_000_000),
+        timeout_s=args.timeout,
+    )
+    return run(options, sys.stdout, sys.stderr, as_json=args.json)
+
+
+def _positive(kind: Callable[[str], float | int]) -> Callable[[str], float | int]:
+    def read(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0 (it is {text})")
+        return value
+
+    return read
+
+
 def _send(args: argparse.Namespace) -> int:
     from hl7bus.commands.send import Target, run
 
@@ -324,6 +356,62 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-demo", action="store_true", help="do not play the sample feed first")
     run.set_defaults(run=_run)
+
+    simulate = command(
+        "simulate",
+        "send a simulated hospital's HL7 over MLLP, one connection per vendor system",
+        "Send the feed of Ashgrove General, a made-up hospital (registrations, admissions, "
+        "transfers, discharges, readmissions, merges, orders, results, vital signs, "
+        "medications, immunizations, appointments, documents, and now and then a broken "
+        "message), from its eight vendor systems, each on its own MLLP connection, at --rate "
+        "messages a second, until --duration ends or Ctrl-C; then a summary per vendor. The "
+        "same --seed and --patients give the same messages. Exit 0 when every answer was the "
+        "one expected (a broken message's AE included), 2 when some were not, 1 when no "
+        "connector answers.",
+    )
+    simulate.add_argument(
+        "--rate",
+        type=_positive(float),
+        default=10.0,
+        metavar="N",
+        help="messages a second, overall",
+    )
+    simulate.add_argument(
+        "--duration",
+        type=_positive(float),
+        metavar="S",
+        help="seconds to run (default: until Ctrl-C)",
+    )
+    simulate.add_argument(
+        "--patients",
+        type=_positive(int),
+        default=40,
+        metavar="N",
+        help="patients in care at a time",
+    )
+    simulate.add_argument(
+        "--seed",
+        type=int,
+        metavar="S",
+        help="the seed of the hospital's story (default: a new one each run, printed)",
+    )
+    simulate.add_argument(
+        "--host", help="the MLLP connector's host (default: HL7BUS_DEV_HOST, else 127.0.0.1)"
+    )
+    simulate.add_argument(
+        "--port", type=int, help="its port (default: HL7BUS_DEV_MLLP_PORT, else 2575)"
+    )
+    simulate.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=30.0,
+        metavar="S",
+        help="seconds to wait for each ACK",
+    )
+    simulate.add_argument(
+        "--json", action="store_true", help="print the summary as one JSON document"
+    )
+    simulate.set_defaults(run=_simulate)
 
     connector = command(
         "connector",

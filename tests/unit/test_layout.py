@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-PURE_PACKAGES = ("hl7bus.hl7", "hl7bus.mapping", "hl7bus.events", "hl7bus.avro")
+PURE_PACKAGES = ("hl7bus.hl7", "hl7bus.mapping", "hl7bus.events", "hl7bus.avro", "hl7bus.simulate")
 PURE_MODULES = ("hl7bus.ingest.records",)
 # The timeline service's modules that do I/O; every other module of it is its pure fold.
 TIMELINE = "hl7bus.services.timeline"
