@@ -13,7 +13,9 @@ a bad ``HL7BUS_*`` setting (commands that check input also use 2 for rejected in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -777,6 +779,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR if isinstance(exc, InvalidSetting | UsageError) else 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`hl7bus ... | head`): nothing to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _report(sentence: str, json_logs: bool) -> None:

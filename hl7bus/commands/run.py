@@ -316,6 +316,8 @@ def run(rate: float, seed: int | None, demo: bool = True) -> int:
     dev = DevStackSettings()
     seed = int(time.time()) if seed is None else seed
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    # Ctrl-C as KeyboardInterrupt, also where SIGINT came ignored (a shell's background job).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     started: frozenset[str] = frozenset()
     simulator: Simulator | None = None
     watcher: Watcher | None = None
@@ -359,11 +361,12 @@ def run(rate: float, seed: int | None, demo: bool = True) -> int:
                 if simulator is not None:
                     simulator.stop()
                     for line in simulator.last_words(3):
-                        print(f"  simulator: {line}")
+                        print(f"  simulator: {line[:160]}")
                 if started:
                     LocalStack(dev).down(only=started)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     return 0
 
 
