@@ -122,8 +122,17 @@ def _healthz_port(key: str) -> bool:
     return key.startswith("HL7BUS_") and (key.endswith("_METRICS_PORT") or key == "HL7BUS_WEB_PORT")
 
 
+def clients(services: dict) -> set[str]:
+    """Services that feed the bus from outside, only on request (a compose profile)."""
+    return {name for name, service in services.items() if service.get("profiles")}
+
+
 def test_parts_check_healthz_on_their_metrics_port(services):
-    parts = {n: s for n, s in services.items() if is_hl7bus_part(s) and n not in one_shot(services)}
+    parts = {
+        n: s
+        for n, s in services.items()
+        if is_hl7bus_part(s) and n not in one_shot(services) | clients(services)
+    }
     assert {"mllp", "files", "timeline", "web"} <= set(parts)
     for name, service in parts.items():
         ports = [value for key, value in environment(service).items() if _healthz_port(key)]
@@ -194,3 +203,26 @@ def test_web_takes_its_token_secret_from_the_environment(services):
     )
     assert env.get("HL7BUS_WEB_HOST") == "0.0.0.0"
     assert "127.0.0.1:8400:8400" in services["web"]["ports"]
+
+
+def test_the_simulated_hospital_is_a_profile_that_feeds_the_connector(services):
+    simulator = services["simulator"]
+    assert simulator["profiles"] == ["simulator"]
+    assert clients(services) == {"simulator"}, "only the simulator waits to be asked for"
+    command = simulator["command"]
+    assert command[0] == "simulate"
+    target = (command[command.index("--host") + 1], command[command.index("--port") + 1])
+    mllp = environment(services["mllp"])
+    assert target == ("mllp", mllp["HL7BUS_MLLP_PORT"])
+    assert (simulator["depends_on"].get("mllp") or {}).get("condition") == "service_healthy"
+    assert "('mllp', 2575)" in healthcheck_text(simulator)
+
+
+def test_the_connector_reads_the_simulated_vendors_profiles_the_image_holds(services):
+    import json
+
+    folders = json.loads(environment(services["mllp"])["HL7BUS_MLLP_PROFILES"])
+    assert folders == ["/etc/hl7bus/profiles"]
+    dockerfile = DOCKERFILE.read_text()
+    assert "cp hl7bus/samples/profiles/ashgrove-*.toml /etc/hl7bus/profiles/" in dockerfile
+    assert sorted((REPO / "hl7bus" / "samples" / "profiles").glob("ashgrove-*.toml"))
