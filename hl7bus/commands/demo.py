@@ -2,9 +2,9 @@
 
 The feed (``hl7bus/samples/feed/``) is a day at a made-up hospital: registration
 (NWADT), laboratory (LABSTAR), pharmacy (RXCARE), immunizations (IMMUNIZE), scheduling
-(SCHEDULR), documents (DOCUWRITE) and a legacy billing system (OLDBILL): its BAR, a type
-hl7bus has no mapper for, is stored without events; its ADT without a patient identifier
-goes to the dead-letter topic with the reason, answered AR as its sender profile asks.
+(SCHEDULR), documents (DOCUWRITE) and a legacy billing system (OLDBILL): its BAR opens the
+visit's account (an ENCOUNTER_CODED event); its ADT without a patient identifier goes to
+the dead-letter topic with the reason, answered AR as its sender profile asks.
 
 Then it asks the web front door for one patient's timeline with a clinician token, as any
 client of the API would, and prints the token and the ``curl`` line that does the same.

@@ -1,10 +1,12 @@
-"""ADT: admissions, transfers, discharges, registrations, updates, cancels, merges."""
+"""ADT: admissions, transfers, discharges, registrations, updates, cancels, merges; patient
+tracking, pending movements and their cancels, deletions, visit moves, allergy updates."""
 
 from __future__ import annotations
 
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.model import ClinicalEvent, EventType, Merge, Payload
-from hl7bus.mapping import common, values
+from hl7bus.hl7 import Segment
+from hl7bus.mapping import common, results, values
 from hl7bus.mapping.context import MessageContext
 
 ADT_EVENTS: dict[str, EventType] = {
@@ -22,22 +24,38 @@ ADT_EVENTS: dict[str, EventType] = {
     "A28": EventType.PATIENT_REGISTERED,
     "A31": EventType.PATIENT_UPDATED,
     "A38": EventType.ADMISSION_CANCELLED,  # cancel pre-admit
+    "A09": EventType.PATIENT_DEPARTED,  # tracking: the assigned bed stays
+    "A10": EventType.PATIENT_ARRIVED,
+    "A14": EventType.ADMISSION_PENDING,
+    "A15": EventType.TRANSFER_PENDING,
+    "A16": EventType.DISCHARGE_PENDING,
+    "A25": EventType.PENDING_DISCHARGE_CANCELLED,
+    "A26": EventType.PENDING_TRANSFER_CANCELLED,
+    "A27": EventType.PENDING_ADMISSION_CANCELLED,
+    "A29": EventType.PATIENT_DELETED,
+    "A60": EventType.ALLERGIES_UPDATED,
 }
 
 MERGE_EVENTS = ("A34", "A35", "A36", "A39", "A40", "A41", "A47")
 
 
 def map_patient_event(ctx: MessageContext) -> list[ClinicalEvent]:
-    """A01–A13, A28, A31, A38: one event with the patient, the visit, and what came along."""
+    """A01–A16, A25–A29, A31, A38, A60: one event with the patient, the visit, and what
+    came along (OBX vital signs, height and weight; AL1 and IAM, DG1, PR1, NK1, IN1; NTE),
+    EVN-3 as the planned time of a pending movement."""
     m = ctx.message
     event_type = ADT_EVENTS[m.trigger_event]
+    observations, notes = results.observations_outside_orders(ctx, m.segments)
     payload = Payload(
-        allergies=common.allergies(ctx, m.all("AL1")),
+        observations=observations,
+        allergies=common.allergies(ctx, m.all("AL1")) + common.adverse_reactions(ctx, m),
         diagnoses=common.diagnoses(ctx, m.all("DG1")),
+        procedures=common.procedures(ctx, m.all("PR1")),
         next_of_kin=common.next_of_kin(m.all("NK1")),
         insurance=common.insurance(m.all("IN1")),
-        notes=tuple(n for n in (common.note_text(s) for s in m.all("NTE")) if n),
+        notes=notes,
     )
+    evn = m.segment("EVN")
     return [
         ctx.event(
             event_type,
@@ -45,6 +63,7 @@ def map_patient_event(ctx: MessageContext) -> list[ClinicalEvent]:
             occurred_at=ctx.event_time,
             encounter=common.encounter(ctx, m.segment("PV1")),
             payload=payload,
+            planned_at=ctx.ts(evn.get(3)) if evn is not None else None,
         )
     ]
 
@@ -64,8 +83,8 @@ def map_merge(ctx: MessageContext) -> list[ClinicalEvent]:
                 control_id=ctx.message.control_id,
             )
         patient = common.patient(ctx, pid)
-        prior = values.identifiers(mrg, 1)
-        if not prior:
+        merge = _prior_record(ctx, mrg)
+        if not merge.prior_identifiers:
             raise MessageError(
                 ErrorCode.REQUIRED_FIELD_MISSING,
                 "MRG-1 (prior patient identifier list) is empty.",
@@ -73,14 +92,6 @@ def map_merge(ctx: MessageContext) -> list[ClinicalEvent]:
                 field=1,
                 control_id=ctx.message.control_id,
             )
-        facility = ctx.message.sending_facility
-        prior_key = common.key_of(common.patient_key(prior, ctx.profile), facility)
-        merge = Merge(
-            prior_patient_key=prior_key,
-            prior_identifiers=prior,
-            prior_account_number=values.text(mrg.get(3)),
-            prior_visit_number=values.text(mrg.get(5)),
-        )
         events.append(
             ctx.event(
                 EventType.PATIENT_MERGED,
@@ -90,6 +101,45 @@ def map_merge(ctx: MessageContext) -> list[ClinicalEvent]:
             )
         )
     return events
+
+
+def _prior_record(ctx: MessageContext, mrg: Segment) -> Merge:
+    """MRG: the record, account and visit something was merged or moved away from."""
+    prior = values.identifiers(mrg, 1)
+    facility = ctx.message.sending_facility
+    return Merge(
+        prior_patient_key=common.key_of(common.patient_key(prior, ctx.profile), facility)
+        if prior
+        else None,
+        prior_identifiers=prior,
+        prior_account_number=values.text(mrg.get(3)),
+        prior_visit_number=values.text(mrg.get(5)),
+    )
+
+
+def map_visit_move(ctx: MessageContext) -> list[ClinicalEvent]:
+    """A45 (move visit information): for each MRG, the visit (the PV1 after it) moved from
+    the record and account MRG names to the PID's."""
+    m = ctx.message
+    patient = common.required_patient(ctx)
+    moves = common.pairs(m, "MRG", "PV1")
+    if not moves:
+        raise MessageError(
+            ErrorCode.SEGMENT_SEQUENCE,
+            "A visit move needs an MRG segment naming the record the visit moves from.",
+            segment="MRG",
+            control_id=m.control_id,
+        )
+    return [
+        ctx.event(
+            EventType.VISIT_MOVED,
+            patient,
+            occurred_at=ctx.event_time,
+            encounter=common.encounter(ctx, pv1),
+            payload=Payload(merge=_prior_record(ctx, mrg)),
+        )
+        for mrg, pv1 in moves
+    ]
 
 
 def map_link(ctx: MessageContext) -> list[ClinicalEvent]:

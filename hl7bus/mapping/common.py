@@ -1,4 +1,4 @@
-"""Segments that many message types share: PID, PV1, AL1, DG1, NK1, IN1, NTE."""
+"""Segments that many message types share: PID, PV1, AL1, DG1, PR1, NK1, IN1, NTE."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hl7bus.events.model import (
     Encounter,
     Identifier,
     Patient,
+    Procedure,
     RelatedPerson,
 )
 from hl7bus.hl7 import Message, Segment
@@ -123,6 +124,9 @@ def encounter(ctx: MessageContext, pv1: Segment | None) -> Encounter | None:
         patient_class=PATIENT_CLASSES.get(pv1_class or "", pv1_class),
         location=values.location(pv1, 3),
         prior_location=values.location(pv1, 6),
+        temporary_location=values.location(pv1, 11),
+        pending_location=values.location(pv1, 42),
+        prior_temporary_location=values.location(pv1, 43),
         attending=values.provider(pv1, 7),
         referring=values.provider(pv1, 8),
         admitting=values.provider(pv1, 17),
@@ -154,6 +158,35 @@ def allergies(ctx: MessageContext, segments: list[Segment]) -> tuple[Allergy, ..
     return tuple(found)
 
 
+def adverse_reactions(ctx: MessageContext, message: Message) -> tuple[Allergy, ...]:
+    """IAM (A60, v2.4+): each allergy with its action (IAM-6: add, update, delete) and id."""
+    groups: list[tuple[Segment, list[Segment]]] = []
+    for seg in message.segments:
+        if seg.name == "IAM":
+            groups.append((seg, []))
+        elif seg.name == "IAR" and groups:  # v2.7+: the reactions of the IAM before it
+            groups[-1][1].append(seg)
+    return tuple(_adverse_reaction(ctx, iam, iars) for iam, iars in groups)
+
+
+def _adverse_reaction(ctx: MessageContext, iam: Segment, iars: list[Segment]) -> Allergy:
+    code, system, display = values.coded(iam, 3)
+    reactions = tuple(r for r in (text(rep) for rep in values.each_whole(iam, 5)) if r)
+    if not reactions:
+        reactions = tuple(r for r in (values.coded_text(iar, 1) for iar in iars) if r)
+    return Allergy(
+        code=code,
+        code_system=system,
+        display=display,
+        category=values.coded_code(iam, 2),  # table 0127: DA, FA, EA, ...
+        severity=values.coded_text(iam, 4),
+        reactions=reactions,
+        identified_at=ctx.ts(iam.get(11)),  # the onset date
+        action=values.coded_code(iam, 6),
+        identifier=text(iam.get(7)),
+    )
+
+
 def diagnoses(ctx: MessageContext, segments: list[Segment]) -> tuple[Diagnosis, ...]:
     found = []
     for dg1 in segments:
@@ -167,6 +200,30 @@ def diagnoses(ctx: MessageContext, segments: list[Segment]) -> tuple[Diagnosis, 
                 display=display,
                 type=text(dg1.get(6)),
                 diagnosed_at=ctx.ts(dg1.get(5)),
+            )
+        )
+    return tuple(found)
+
+
+def procedures(ctx: MessageContext, segments: list[Segment]) -> tuple[Procedure, ...]:
+    """PR1: each procedure, its performer the surgeon (PR1-11), else the first procedure
+    practitioner (PR1-12, withdrawn in v2.7: ROL/PRT name them there)."""
+    found = []
+    for pr1 in segments:
+        code, system, display = values.coded(pr1, 3)
+        found.append(
+            Procedure(
+                code=code,
+                code_system=system or text(pr1.get(2)),  # PR1-2, the coding method (v2.2)
+                display=display,
+                description=text(pr1.get(4)),
+                performed_at=ctx.ts(pr1.get(5)),
+                type=values.coded_code(pr1, 6),  # table 0230: A, P, I, D
+                performer=values.provider(pr1, 11) or values.provider(pr1, 12),
+                anesthesiologist=values.provider(pr1, 8),
+                priority=text(pr1.get(14)),
+                identifier=text(pr1.get(19)),
+                action=text(pr1.get(20)),
             )
         )
     return tuple(found)

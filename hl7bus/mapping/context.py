@@ -110,6 +110,7 @@ class MessageContext:
         occurred_at: str | None,
         encounter: Encounter | None = None,
         payload: Payload = Payload(),
+        planned_at: str | None = None,
     ) -> ClinicalEvent:
         index = self._next_index
         self._next_index += 1
@@ -119,6 +120,7 @@ class MessageContext:
             event_index=index,
             occurred_at=occurred_at,
             recorded_at=self.recorded_at,
+            planned_at=planned_at,
             patient=patient,
             encounter=encounter,
             source=self.source,

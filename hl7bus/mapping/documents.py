@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hl7bus.events.model import ClinicalEvent, Document, EventType, Payload
-from hl7bus.mapping import common, results, values
+from hl7bus.mapping import common, values
 from hl7bus.mapping.context import MessageContext
 from hl7bus.mapping.values import text
 
@@ -14,7 +14,8 @@ def map_document(ctx: MessageContext) -> list[ClinicalEvent]:
     content_parts = [
         values.whole(obx, 5, rep) for obx in m.all("OBX") for rep in range(len(obx.repetitions(5)))
     ]
-    found = results.walk(ctx, [s for s in m.segments if s.name in ("OBX", "NTE")])
+    # every NTE, those after a content OBX (its comments) too: the OBX are the content
+    notes = tuple(n for n in (common.note_text(s) for s in m.all("NTE")) if n)
     document = Document(
         document_id=text(txa.get(12)) or text(txa.get(12, 2)),
         type=values.coded_text(txa, 2),
@@ -36,6 +37,6 @@ def map_document(ctx: MessageContext) -> list[ClinicalEvent]:
             common.required_patient(ctx),
             occurred_at=document.activity_at or ctx.recorded_at,
             encounter=common.encounter(ctx, m.segment("PV1")),
-            payload=Payload(document=document, notes=tuple(found.notes)),
+            payload=Payload(document=document, notes=notes),
         )
     ]

@@ -1,11 +1,15 @@
-"""Orders: ORM^O01 and OML^O21 (laboratory and general orders)."""
+"""Orders: ORM^O01, OML^O21 (laboratory and general orders) and OMG^O19 (general clinical
+orders)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.model import ClinicalEvent, EventType, Payload
+from hl7bus.hl7 import Segment
 from hl7bus.mapping import common, results
 from hl7bus.mapping.context import MessageContext
 
@@ -29,8 +33,43 @@ def order_event_type(control: str | None, placed: EventType = EventType.ORDER_PL
 
 def map_orders(ctx: MessageContext) -> list[ClinicalEvent]:
     """One event per order (ORC group), for each patient of the message."""
+    return order_events(ctx, results.patient_groups(ctx))
+
+
+def map_general_order(ctx: MessageContext) -> list[ClinicalEvent]:
+    """OMG^O19 (a general clinical order: a consult, an echo, therapy): one event per order,
+    as ORM/OML.  Its PRIOR_RESULT groups (a PID, PV1 or AL1 after the orders, then earlier
+    orders and their results) are context for the filler: neither orders nor new results,
+    so they are left out."""
+    return order_events(ctx, [_before_prior_results(results.patient_groups(ctx))])
+
+
+_PRIOR_RESULT_STARTS = frozenset({"PID", "PD1", "PV1", "PV2", "AL1"})
+
+
+def _before_prior_results(groups: list[list[Segment]]) -> list[Segment]:
+    """OMG's one patient, cut where its first PRIOR_RESULT group starts."""
+    segments = [s for group in groups for s in group]
+    ordered = False
+    for i, seg in enumerate(segments):
+        if seg.name in ("ORC", "OBR"):
+            ordered = True
+        elif ordered and seg.name in _PRIOR_RESULT_STARTS:
+            return segments[:i]
+    return segments
+
+
+def order_events(
+    ctx: MessageContext,
+    groups: list[list[Segment]],
+    details: Callable[[results.OrderGroup], dict[str, Any]] | None = None,
+    required: str = "ORC or OBR",
+) -> list[ClinicalEvent]:
+    """One event per order (ORC group) of each patient's segments (PID first), by ORC-1;
+    ``details`` adds payload parts read from the order group's other segments (a diet
+    order's ODS); without any order, the message is refused for want of ``required``."""
     events = []
-    for group in results.patient_groups(ctx):
+    for group in groups:
         pid = group[0]
         pv1 = next((s for s in group if s.name == "PV1"), None)
         patient = common.patient(ctx, pid)
@@ -60,11 +99,12 @@ def map_orders(ctx: MessageContext) -> list[ClinicalEvent]:
                         diagnoses=diagnoses,
                         allergies=allergies if group_index == 0 else (),
                         notes=tuple(found.notes) if group_index == 0 else (),
+                        **(details(order_group) if details is not None else {}),
                     ),
                 )
             )
     if not events:
-        raise no_order(ctx, "ORC or OBR")
+        raise no_order(ctx, required)
     return events
 
 

@@ -75,7 +75,9 @@ def map_pharmacy_order(ctx: MessageContext) -> list[ClinicalEvent]:
         patient = common.patient(ctx, group[0])
         encounter = common.encounter(ctx, next((s for s in group if s.name == "PV1"), None))
         found = results.walk(ctx, group[1:], starts_order=("RXE",))
-        for order_group in found.orders:
+        # the patient's AL1 (before the first order) go with the first order, as in ORM
+        allergies = common.allergies(ctx, [s for s in group if s.name == "AL1"])
+        for group_index, order_group in enumerate(found.orders):
             order = results.order(ctx, order_group)
             meds = tuple(
                 _encoded(d, order_group, 0) for d in order_group.details if d.name == "RXE"
@@ -90,6 +92,7 @@ def map_pharmacy_order(ctx: MessageContext) -> list[ClinicalEvent]:
                         orders=(order,),
                         medications=meds,
                         observations=tuple(order_group.observations),
+                        allergies=allergies if group_index == 0 else (),
                     ),
                 )
             )
@@ -112,8 +115,10 @@ def _administrations(ctx: MessageContext, kind: EventType) -> list[ClinicalEvent
             order = results.order(ctx, order_group)
             meds = tuple(_administered(ctx, rxa, order_group, 0) for rxa in rxas)
             # an NTE of the order is the order's (results.order keeps it); payload.notes
-            # holds those of no order or observation, once per patient
+            # holds those of no order or observation, and the observations before the
+            # first order are the patient's (VXU v2.6+): both once per patient
             notes = tuple(found.notes) if first else ()
+            observations = tuple(found.loose_observations) if first else ()
             first = False
             events.append(
                 ctx.event(
@@ -124,7 +129,7 @@ def _administrations(ctx: MessageContext, kind: EventType) -> list[ClinicalEvent
                     payload=Payload(
                         orders=(order,),
                         medications=meds,
-                        observations=tuple(order_group.observations),
+                        observations=(*observations, *order_group.observations),
                         notes=notes,
                     ),
                 )

@@ -95,6 +95,33 @@ def walk(
     return out
 
 
+def observations_outside_orders(
+    ctx: MessageContext, segments: Iterable[Segment]
+) -> tuple[tuple[Observation, ...], tuple[str, ...]]:
+    """The OBX of a message without orders (an ADT's vital signs, height and weight; an
+    SIU's), each with the NTEs right after it (its PRTs aside) as its comments; and the other
+    NTEs, the message's notes."""
+    observations: list[Observation] = []
+    notes: list[str] = []
+    after_obx = False
+    for seg in segments:
+        name = seg.name
+        if name == "OBX":
+            observations.append(observation(ctx, seg, None, None))
+            after_obx = True
+        elif name == "NTE":
+            note = common.note_text(seg)
+            if note is None:
+                continue
+            if after_obx:
+                observations[-1] = _with_notes(observations[-1], [note])
+            else:
+                notes.append(note)
+        elif name != "PRT":
+            after_obx = False
+    return tuple(observations), tuple(notes)
+
+
 def _with_notes(obs: Observation, notes: list[str]) -> Observation:
     from dataclasses import replace
 

@@ -11,7 +11,20 @@ from dataclasses import dataclass
 from hl7bus.errors import ErrorCode, MessageError, internal_error
 from hl7bus.events.model import ClinicalEvent
 from hl7bus.hl7 import Message, parse_message
-from hl7bus.mapping import adt, documents, orders, pharmacy, results, scheduling
+from hl7bus.mapping import (
+    adt,
+    diet,
+    dispensing,
+    documents,
+    financial,
+    orders,
+    pharmacy,
+    problems,
+    referrals,
+    results,
+    scheduling,
+    specimens,
+)
 from hl7bus.mapping.acceptance import check_header
 from hl7bus.mapping.context import MessageContext, Receipt
 from hl7bus.mapping.profiles import ProfileSet, SenderProfile
@@ -23,14 +36,26 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     **{("ADT", trigger): adt.map_merge for trigger in adt.MERGE_EVENTS},
     ("ADT", "A24"): adt.map_link,
     ("ADT", "A37"): adt.map_link,
+    ("ADT", "A45"): adt.map_visit_move,
     ("ORU", "R01"): results.map_results,
     ("ORU", "R30"): results.map_results,
     ("ORU", "R31"): results.map_results,
     ("ORU", "R32"): results.map_results,
+    **{("OUL", trigger): specimens.map_specimen_results for trigger in ("R22", "R23", "R24")},
     ("ORM", "O01"): orders.map_orders,
     ("OML", "O21"): orders.map_orders,
+    ("OMG", "O19"): orders.map_general_order,
+    ("OMD", "O03"): diet.map_diet_order,
     ("RDE", "O11"): pharmacy.map_pharmacy_order,
     ("RAS", "O17"): pharmacy.map_administration,
+    ("RDS", "O13"): dispensing.map_dispense,
+    **{("PPR", trigger): problems.map_problems for trigger in problems.PROBLEM_EVENTS},
+    **{("REF", trigger): referrals.map_referral for trigger in referrals.REFERRAL_EVENTS},
+    ("BAR", "P01"): financial.map_account,
+    ("BAR", "P02"): financial.map_purge,
+    ("BAR", "P12"): financial.map_account,
+    ("DFT", "P03"): financial.map_charges,
+    ("DFT", "P11"): financial.map_charges,
     # Before v2.4 the pharmacy messages all used trigger O01 (v2.3 RDE^O01, RAS^O01);
     # senders keep it in later versions too.
     ("RDE", "O01"): pharmacy.map_pharmacy_order,

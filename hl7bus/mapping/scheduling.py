@@ -1,4 +1,5 @@
-"""Scheduling: SIU^S12–S15 (appointment booked, rescheduled, modified, cancelled)."""
+"""Scheduling: SIU^S12–S15, S17, S26 (appointment booked, rescheduled, modified, cancelled,
+deleted; the patient did not show up)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fractions import Fraction
 from hl7bus.errors import ErrorCode, MessageError
 from hl7bus.events.model import Appointment, ClinicalEvent, EventType, Payload
 from hl7bus.hl7 import Segment
-from hl7bus.mapping import common, values
+from hl7bus.mapping import common, results, values
 from hl7bus.mapping.context import MessageContext
 from hl7bus.mapping.values import text
 
@@ -17,6 +18,8 @@ SIU_EVENTS = {
     "S13": EventType.APPOINTMENT_RESCHEDULED,
     "S14": EventType.APPOINTMENT_MODIFIED,
     "S15": EventType.APPOINTMENT_CANCELLED,
+    "S17": EventType.APPOINTMENT_DELETED,
+    "S26": EventType.APPOINTMENT_NO_SHOW,
 }
 
 # Minutes in one of each duration unit: SCH-10's code (ISO+/ANSI+ units, or HL7's TQ
@@ -66,6 +69,8 @@ def map_appointment(ctx: MessageContext) -> list[ClinicalEvent]:
         location=_place(ail) if ail is not None else None,
     )
     pv1 = m.segment("PV1")
+    # the patient's OBX (weight, height, ...), each with its NTEs; the other NTEs are notes
+    observations, notes = results.observations_outside_orders(ctx, m.segments)
     return [
         ctx.event(
             SIU_EVENTS[m.trigger_event],
@@ -74,7 +79,9 @@ def map_appointment(ctx: MessageContext) -> list[ClinicalEvent]:
             encounter=common.encounter(ctx, pv1),
             payload=Payload(
                 appointment=appointment,
-                notes=tuple(n for n in (common.note_text(s) for s in m.all("NTE")) if n),
+                observations=observations,
+                diagnoses=common.diagnoses(ctx, m.all("DG1")),
+                notes=notes,
             ),
         )
     ]

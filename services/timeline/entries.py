@@ -233,6 +233,71 @@ def _unlinked(record: Record) -> str:
     return f"Unlinked from record {other}"
 
 
+def _departed(record: Record) -> str:
+    """A09: to a temporary location (PV1-11) or, in transit, the pending one (PV1-42), from
+    the bed (or the prior temporary location); else, patient tracking, PV1-6 to PV1-3."""
+    to = _location(record, "temporary_location") or _location(record, "pending_location")
+    origin = _location(record, "prior_temporary_location") or _location(record)
+    if to is None:
+        to, origin = _location(record), _location(record, "prior_location")
+    line = f"Departed for {to}" if to else "Departed"
+    return f"{line} from {origin}" if origin and origin != to else line
+
+
+def _arrived(record: Record) -> str:
+    """A10: at a temporary location (PV1-11), else at the bed (PV1-3); from the prior
+    temporary location (PV1-43), else the prior location (PV1-6)."""
+    at = _location(record, "temporary_location") or _location(record)
+    origin = _location(record, "prior_temporary_location") or _location(record, "prior_location")
+    line = f"Arrived at {at}" if at else "Arrived"
+    return f"{line} from {origin}" if origin and origin != at else line
+
+
+def _planned(record: Record, line: str) -> str:
+    planned = record.get("planned_at")
+    return f"{line} for {planned}" if planned else line
+
+
+def _admission_pending(record: Record) -> str:
+    where = _location(record)
+    return _planned(record, f"Admission planned to {where}" if where else "Admission planned")
+
+
+def _transfer_pending(record: Record) -> str:
+    where, to = _location(record), _location(record, "pending_location")
+    line = "Transfer planned" + (f" from {where}" if where else "") + (f" to {to}" if to else "")
+    return _planned(record, line)
+
+
+def _discharge_pending(record: Record) -> str:
+    where = _location(record)
+    return _planned(record, f"Discharge planned from {where}" if where else "Discharge planned")
+
+
+def _visit_moved(record: Record) -> str:
+    merge = (record.get("payload") or {}).get("merge") or {}
+    visit = merge.get("prior_visit_number") or (record.get("encounter") or {}).get("visit_number")
+    line = f"Visit {visit} moved" if visit else "Visit moved"
+    if merge.get("prior_patient_key"):
+        return f"{line} from record {merge['prior_patient_key']}"
+    if merge.get("prior_account_number"):
+        return f"{line} from account {merge['prior_account_number']}"
+    return line
+
+
+_ALLERGY_ACTIONS: Final = {"A": "added", "U": "updated", "D": "removed", "X": "unchanged"}
+
+
+def _allergies_updated(record: Record) -> str:
+    allergies = (record.get("payload") or {}).get("allergies") or ()
+    texts = []
+    for allergy in allergies:
+        name = allergy.get("display") or allergy.get("code") or "allergy"
+        action = _ALLERGY_ACTIONS.get((allergy.get("action") or "").upper())
+        texts.append(f"{name} {action}" if action else name)
+    return f"Allergies updated: {'; '.join(texts)}" if texts else "Allergies updated"
+
+
 def short_name(display: str | None) -> str | None:
     """A LOINC long name up to its first bracket ("Potassium [Moles/volume] in Serum or
     Plasma" → "Potassium"); other names whole."""
@@ -306,6 +371,9 @@ def _order_name(record: Record) -> str:
         name = medication.get("display") or medication.get("code")
         if name:
             return name
+    diet = [d.get("display") or d.get("code") for d in payload.get("diet") or ()]
+    if any(diet):
+        return ", ".join(d for d in diet if d)
     return "order"
 
 
@@ -366,6 +434,21 @@ def _medication_given(record: Record) -> str:
     return _medications(record, "Medication given", with_frequency=False)
 
 
+def _medication_dispensed(record: Record) -> str:
+    medications = (record.get("payload") or {}).get("medications") or ()
+    texts = []
+    for m in medications:
+        parts = [
+            m.get("display") or m.get("code") or "medication",
+            m.get("dispense_amount"),
+            m.get("dispense_units"),
+        ]
+        texts.append(" ".join(p for p in parts if p))
+    if not texts:
+        return f"Medication dispensed: {_order_name(record)}"
+    return f"Medication dispensed: {'; '.join(texts)}"
+
+
 _NOT_GIVEN = {"RE": "refused", "NA": "not given", "PA": "partly given"}
 
 
@@ -391,6 +474,88 @@ def _appointment(verb: str, preposition: str):
         return f"{text}: {reason}" if reason else text
 
     return line
+
+
+def _problems(verb: str):
+    def line(record: Record) -> str:
+        problems = (record.get("payload") or {}).get("problems") or ()
+        texts = []
+        for p in problems:
+            text = p.get("display") or p.get("code") or "problem"
+            status = p.get("status") if verb == "updated" else None
+            texts.append(f"{text} ({status.lower()})" if status else text)
+        if not texts:
+            return f"Problem list {verb}"
+        noun = "Problems" if len(texts) > 1 else "Problem"
+        return f"{noun} {verb}: {'; '.join(texts)}"
+
+    return line
+
+
+# HL7 tables 0280 (referral priority) and 0283 (referral status), as words.
+REFERRAL_PRIORITY_WORDS: Final = {"S": "STAT", "A": "ASAP", "R": "routine"}
+REFERRAL_STATUS_WORDS: Final = {
+    "A": "accepted",
+    "P": "pending",
+    "R": "rejected",
+    "E": "expired",
+}
+
+
+def provider_name(provider: Record | None) -> str | None:
+    """A provider as people say it: ``Dr Femi Oyelaran`` (else the id)."""
+    if not provider:
+        return None
+    words = [provider.get(p) for p in ("prefix", "given", "family")]
+    return " ".join(w for w in words if w) or provider.get("id")
+
+
+def _referral(verb: str):
+    def line(record: Record) -> str:
+        referral = (record.get("payload") or {}).get("referral") or {}
+        to = ", ".join(
+            w
+            for w in (
+                provider_name(referral.get("referred_to")),
+                referral.get("referred_to_facility"),
+            )
+            if w
+        )
+        text = f"Referral {verb}: {to}" if to else f"Referral {verb}"
+        if verb == "cancelled":
+            return text
+        notes = [REFERRAL_PRIORITY_WORDS.get(referral.get("priority") or "")]
+        if verb == "updated":
+            status = referral.get("status")
+            notes.append(REFERRAL_STATUS_WORDS.get((status or "").upper(), status))
+        notes = [n for n in notes if n]
+        return f"{text} ({', '.join(notes)})" if notes else text
+
+    return line
+
+
+_CODED_VERBS: Final = {
+    "P01": "Account opened",
+    "P12": "Coding updated",
+    "P03": "Charges posted",
+    "P11": "Charges posted",
+}
+
+
+def _encounter_coded(record: Record) -> str:
+    payload = record.get("payload") or {}
+    line = _CODED_VERBS.get(_trigger(record) or "", "Encounter coded")
+    for part in ("diagnoses", "procedures"):
+        names = [i.get("display") or i.get("code") for i in payload.get(part) or ()]
+        names = [n for n in names if n]
+        if names:
+            line += f" — {part}: {'; '.join(names)}"
+    return line
+
+
+def _account_purged(record: Record) -> str:
+    visit = (record.get("encounter") or {}).get("visit_number")
+    return f"Account purged (visit {visit})" if visit else "Account purged"
 
 
 _DOCUMENT_VERBS = {
@@ -430,17 +595,39 @@ _LINES = {
     "ADMISSION_CANCELLED": _admission_cancelled,
     "TRANSFER_CANCELLED": lambda r: "Transfer cancelled",
     "DISCHARGE_CANCELLED": lambda r: "Discharge cancelled",
+    "PATIENT_DEPARTED": _departed,
+    "PATIENT_ARRIVED": _arrived,
+    "ADMISSION_PENDING": _admission_pending,
+    "TRANSFER_PENDING": _transfer_pending,
+    "DISCHARGE_PENDING": _discharge_pending,
+    "PENDING_ADMISSION_CANCELLED": lambda r: "Planned admission cancelled",
+    "PENDING_TRANSFER_CANCELLED": lambda r: "Planned transfer cancelled",
+    "PENDING_DISCHARGE_CANCELLED": lambda r: "Planned discharge cancelled",
+    "PATIENT_DELETED": lambda r: "Person information deleted",
+    "VISIT_MOVED": _visit_moved,
+    "ALLERGIES_UPDATED": _allergies_updated,
     "OBSERVATIONS_REPORTED": _results,
     "ORDER_PLACED": _order_placed,
     "ORDER_CANCELLED": _order_cancelled,
     "ORDER_STATUS_CHANGED": _order_changed,
     "MEDICATION_ORDERED": _medication_ordered,
     "MEDICATION_ADMINISTERED": _medication_given,
+    "MEDICATION_DISPENSED": _medication_dispensed,
+    "PROBLEM_ADDED": _problems("added"),
+    "PROBLEM_UPDATED": _problems("updated"),
+    "PROBLEM_REMOVED": _problems("removed"),
+    "REFERRAL_REQUESTED": _referral("requested"),
+    "REFERRAL_UPDATED": _referral("updated"),
+    "REFERRAL_CANCELLED": _referral("cancelled"),
+    "ENCOUNTER_CODED": _encounter_coded,
+    "ACCOUNT_PURGED": _account_purged,
     "IMMUNIZATION_RECORDED": _immunization,
     "APPOINTMENT_BOOKED": _appointment("booked", "for"),
     "APPOINTMENT_RESCHEDULED": _appointment("rescheduled", "to"),
     "APPOINTMENT_MODIFIED": _appointment("changed", "for"),
     "APPOINTMENT_CANCELLED": _appointment("cancelled", "for"),
+    "APPOINTMENT_DELETED": _appointment("deleted", "for"),
+    "APPOINTMENT_NO_SHOW": _appointment("missed", "for"),
     "DOCUMENT_ADDED": _document,
     "DOCUMENT_UPDATED": _document,
 }

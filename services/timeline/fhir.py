@@ -3,8 +3,10 @@
 ``bundle(patient_key, events, alerts)`` folds a patient's :class:`ClinicalEvent` values (in
 the order given: the timeline's clinical order) and alert records into the resources a FHIR
 client expects: Patient, Encounter, Observation, DiagnosticReport, ServiceRequest,
-MedicationRequest, MedicationAdministration, AllergyIntolerance, Condition, Immunization,
-Appointment, DocumentReference and Flag (an alert).
+MedicationRequest, MedicationAdministration, MedicationDispense, AllergyIntolerance,
+Condition (encounter diagnoses and the problem list), Immunization, Appointment,
+DocumentReference, Procedure, Specimen and Flag (an alert); a referral is a
+ServiceRequest.
 
 - Every resource has a deterministic ``id``, a UUID, and the entry's ``fullUrl`` is
   ``urn:uuid:<id>``; references between resources use those fullUrls, so every reference
@@ -40,13 +42,21 @@ from hl7bus.events.model import (
     Medication,
     Observation,
     Order,
+    Problem,
+    Procedure,
+    Specimen,
 )
 from hl7bus.services.timeline.fhir_codes import (
+    APPOINTMENT_EVENT_STATUS,
     APPOINTMENT_STATUS,
+    CONDITION_ABATED,
+    CONDITION_CLINICAL,
+    CONDITION_VERIFICATION,
     CVX,
     DOCUMENT_STATUS,
     ENCOUNTER_CLASSES,
     ENCOUNTER_STATUS,
+    ENCOUNTER_STATUS_IF_NEW,
     FLAG_PRIORITIES,
     FLAG_PRIORITY,
     GENDERS,
@@ -56,6 +66,9 @@ from hl7bus.services.timeline.fhir_codes import (
     ORDER_CONTROL_STATUS,
     ORDER_STATUS,
     PRIORITIES,
+    PROCEDURE_TYPES,
+    REFERRAL_CATEGORY,
+    REFERRAL_STATUS,
     REPORT_STATUS,
     TERMINOLOGY,
     UCUM,
@@ -181,6 +194,37 @@ class _Bundle:
         """The patient (and linked records) first, then the rest in the order first seen."""
         keys = sorted(self.resources, key=lambda key: key[0] != "Patient")
         return [{"fullUrl": self.urls[key], "resource": self.resources[key]} for key in keys]
+
+
+_CONDITION_CATEGORIES = {
+    "encounter-diagnosis": "Encounter Diagnosis",
+    "problem-list-item": "Problem List Item",
+}
+
+
+def _categories(found: Resource | None, code: str) -> list[dict[str, Any]]:
+    """A condition's categories: those it had, and ``code`` (an encounter diagnosis that is
+    also on the problem list is both)."""
+    category = {
+        "coding": [
+            {
+                "system": TERMINOLOGY + "condition-category",
+                "code": code,
+                "display": _CONDITION_CATEGORIES[code],
+            }
+        ]
+    }
+    known = list(found.get("category", [])) if found else []
+    return known if category in known else [*known, category]
+
+
+def _not_in_error(found: Resource, verification: str | None) -> None:
+    """A condition said again (not deleted) is no longer entered in error, unless the new
+    word says so."""
+    if verification != "entered-in-error" and "entered-in-error" in str(
+        found.get("verificationStatus")
+    ):
+        del found["verificationStatus"]
 
 
 def _order_identifiers(order: Order) -> list[dict[str, Any]]:
@@ -311,7 +355,8 @@ class _Builder:
         if is_adt and event.event_type == EventType.PATIENT_UPDATED and visit.discharged_at:
             status = "finished"
         if status is None and key not in self.out.resources:
-            status = "finished" if visit.discharged_at else "unknown"
+            new = ENCOUNTER_STATUS_IF_NEW.get(event.event_type) if is_adt else None
+            status = "finished" if visit.discharged_at else new or "unknown"
         kind = ENCOUNTER_CLASSES.get((visit.patient_class or "").lower(), UNKNOWN_CLASS)
         locations = []
         for place, state in ((visit.location, "active"), (visit.prior_location, "completed")):
@@ -384,10 +429,14 @@ class _Builder:
             "UNKNOWN": (None, "unable-to-assess"),
         }.get(severity, (None, None))
         category = _allergy_category(allergy.category)
+        key = ("AllergyIntolerance", self.key, allergy.code_system or "", label)
+        deleted = (allergy.action or "").upper() == "D"  # IAM-6 (A60)
         self.out.put(
-            ("AllergyIntolerance", self.key, allergy.code_system or "", label),
+            key,
             {
-                "clinicalStatus": {
+                "clinicalStatus": None
+                if deleted
+                else {
                     "coding": [
                         {
                             "system": TERMINOLOGY + "allergyintolerance-clinical",
@@ -395,6 +444,16 @@ class _Builder:
                         }
                     ]
                 },
+                "verificationStatus": {
+                    "coding": [
+                        {
+                            "system": TERMINOLOGY + "allergyintolerance-verification",
+                            "code": "entered-in-error",
+                        }
+                    ]
+                }
+                if deleted
+                else None,
                 "category": [category] if category else [],
                 "criticality": criticality,
                 "code": ctx.concept(allergy.code, allergy.code_system, allergy.display),
@@ -407,6 +466,55 @@ class _Builder:
                 ],
             },
         )
+        # FHIR ait-2: an allergy entered in error has no clinical status; one sent again
+        # after its deletion is no longer in error
+        stored = self.out.resources[key]
+        if deleted:
+            stored.pop("clinicalStatus", None)
+        elif "entered-in-error" in str(stored.get("verificationStatus")):
+            del stored["verificationStatus"]
+
+    def procedure(self, procedure: Procedure, ctx: Context, encounter: str | None) -> None:
+        """PR1: one Procedure per procedure (by PR1-19, else code and time), in its latest
+        state; one deleted (PR1-20 D) was entered in error."""
+        label = procedure.code or (procedure.description or procedure.display or "").lower()
+        if not label:
+            return
+        if procedure.identifier:
+            key: tuple[Any, ...] = ("Procedure", self.key, "id", procedure.identifier)
+        else:
+            key = (
+                "Procedure",
+                self.key,
+                procedure.code_system or "",
+                label,
+                procedure.performed_at,
+            )
+        deleted = (procedure.action or "").upper() == "D"
+        performers = [
+            {"function": text_concept(role), "actor": provider(who)}
+            for role, who in (
+                ("surgeon", procedure.performer),
+                ("anesthesiologist", procedure.anesthesiologist),
+            )
+            if provider(who)
+        ]
+        code = ctx.concept(procedure.code, procedure.code_system, procedure.display)
+        described = procedure.description and procedure.description != procedure.display
+        self.out.put(
+            key,
+            {
+                "identifier": [{"value": procedure.identifier}] if procedure.identifier else [],
+                "status": "entered-in-error" if deleted else "completed",
+                "category": text_concept(PROCEDURE_TYPES.get((procedure.type or "").upper())),
+                "code": code or text_concept(procedure.description),
+                "subject": reference(self.patient_url),
+                "encounter": reference(encounter) if encounter else None,
+                "performedDateTime": fhir_datetime(procedure.performed_at),
+                "performer": performers,
+                "note": [{"text": procedure.description}] if code and described else [],
+            },
+        )
 
     def condition(self, diagnosis: Diagnosis, ctx: Context, encounter: str | None) -> str | None:
         label = diagnosis.code or (diagnosis.display or "").lower()
@@ -415,8 +523,10 @@ class _Builder:
         verification = {"A": "provisional", "W": "provisional", "F": "confirmed"}.get(
             (diagnosis.type or "").strip().upper()[:1]
         )
-        return self.out.put(
-            ("Condition", self.key, diagnosis.code_system or "", label),
+        key = ("Condition", self.key, diagnosis.code_system or "", label)
+        category = _categories(self.out.resources.get(key), "encounter-diagnosis")
+        self.out.put(
+            key,
             {
                 "clinicalStatus": {
                     "coding": [{"system": TERMINOLOGY + "condition-clinical", "code": "active"}]
@@ -428,23 +538,70 @@ class _Builder:
                 }
                 if verification
                 else None,
-                "category": [
-                    {
-                        "coding": [
-                            {
-                                "system": TERMINOLOGY + "condition-category",
-                                "code": "encounter-diagnosis",
-                                "display": "Encounter Diagnosis",
-                            }
-                        ]
-                    }
-                ],
+                "category": category,
                 "code": ctx.concept(diagnosis.code, diagnosis.code_system, diagnosis.display),
                 "subject": reference(self.patient_url),
                 "encounter": reference(encounter) if encounter else None,
                 "onsetDateTime": fhir_datetime(diagnosis.diagnosed_at),
             },
         )
+        stored = self.out.resources[key]
+        stored.pop("abatementDateTime", None)  # diagnosed again: active (FHIR con-4)
+        _not_in_error(stored, verification)
+        return self.out.url(key)
+
+    def problem(
+        self, event: ClinicalEvent, problem: Problem, ctx: Context, encounter: str | None
+    ) -> None:
+        """A problem of the problem list (PRB) is the Condition of its code, in its latest
+        state: PRB-14 its clinical status (resolved when PRB-9 says so), PRB-13 its
+        verification; one deleted was entered in error."""
+        label = problem.code or (problem.display or "").lower()
+        if not label:
+            return
+        key = ("Condition", self.key, problem.code_system or "", label)
+        deleted = (
+            event.event_type == EventType.PROBLEM_REMOVED or (problem.action or "").upper() == "DE"
+        )
+        clinical = (problem.status or "").strip().lower()
+        clinical = clinical if clinical in CONDITION_CLINICAL else "active"
+        if problem.resolved_at and clinical not in CONDITION_ABATED:
+            clinical = "resolved"  # FHIR con-4: an abated condition is no longer active
+        verification = (problem.confirmation_status or "").strip().lower()
+        verification = "entered-in-error" if deleted else verification
+        onset = fhir_datetime(problem.onset_at)
+        category = _categories(self.out.resources.get(key), "problem-list-item")
+        self.out.put(
+            key,
+            {
+                "clinicalStatus": None
+                if deleted
+                else {"coding": [{"system": TERMINOLOGY + "condition-clinical", "code": clinical}]},
+                "verificationStatus": {
+                    "coding": [
+                        {"system": TERMINOLOGY + "condition-ver-status", "code": verification}
+                    ]
+                }
+                if verification in CONDITION_VERIFICATION
+                else None,
+                "category": category,
+                "code": ctx.concept(problem.code, problem.code_system, problem.display),
+                "subject": reference(self.patient_url),
+                "encounter": reference(encounter) if encounter else None,
+                "onsetDateTime": onset,
+                "onsetString": None if onset else problem.onset_text,
+                "abatementDateTime": fhir_datetime(problem.resolved_at),
+                "recordedDate": fhir_datetime(problem.established_at),
+                "note": _notes(problem.notes),
+            },
+        )
+        stored = self.out.resources[key]
+        if deleted:  # FHIR con-5: a condition entered in error has no clinical status
+            stored.pop("clinicalStatus", None)
+        else:
+            _not_in_error(stored, verification)
+            if clinical not in CONDITION_ABATED:
+                stored.pop("abatementDateTime", None)
 
     def service_request(
         self,
@@ -500,6 +657,7 @@ class _Builder:
         encounter: str | None,
         based_on: str | None,
         part_of: str | None,
+        specimen: str | None = None,
     ) -> str:
         code = ctx.concept(obs.code, obs.code_system, obs.display) or {"text": "unspecified"}
         if obs.local_code:
@@ -520,7 +678,35 @@ class _Builder:
                 **observation_value(ctx, obs),
                 "interpretation": interpretation(obs.abnormal_flags),
                 "note": _notes(obs.notes),
+                "specimen": reference(specimen) if specimen else None,
                 "referenceRange": [{"text": obs.reference_range}] if obs.reference_range else [],
+            },
+        )
+
+    def specimen(self, event: ClinicalEvent, specimen: Specimen, index: int, ctx: Context) -> str:
+        """SPM: one Specimen per specimen id (else per event and position); one the
+        laboratory rejected (SPM-21) is unsatisfactory."""
+        if specimen.specimen_id:
+            key: tuple[Any, ...] = ("Specimen", self.key, specimen.specimen_id)
+        else:
+            key = ("Specimen", event.event_id, index)
+        reason = specimen.rejection_reason
+        return self.out.put(
+            key,
+            {
+                "identifier": [{"value": specimen.specimen_id}] if specimen.specimen_id else [],
+                "status": "unsatisfactory" if reason else None,
+                "type": ctx.concept(specimen.type, specimen.type_system, specimen.type_display),
+                "subject": reference(self.patient_url),
+                "receivedTime": fhir_datetime(specimen.received_at),
+                "collection": drop_empty(
+                    {
+                        "collectedDateTime": fhir_datetime(specimen.collected_at),
+                        "bodySite": text_concept(specimen.source_site),
+                    }
+                ),
+                "container": [{"identifier": [{"value": c}]} for c in specimen.container_ids],
+                "note": [{"text": f"Rejected: {reason}"}] if reason else [],
             },
         )
 
@@ -648,6 +834,79 @@ class _Builder:
             },
         )
 
+    def dispense(
+        self,
+        event: ClinicalEvent,
+        med: Medication,
+        index: int,
+        order: Order | None,
+        ctx: Context,
+        encounter: str | None,
+    ) -> str:
+        """RXD: a MedicationDispense, pointing at the MedicationRequest of its order when
+        the bundle has it."""
+        request = None
+        if order is not None:
+            key = self.medication_request_key(event, order, med.order_index or 0)
+            if key in self.out.resources:
+                request = reference(self.out.url(key))
+        amount = decimal(med.dispense_amount)
+        dosage = _dosage(med)
+        return self.out.put(
+            ("MedicationDispense", event.event_id, index),
+            {
+                "identifier": [{"value": med.prescription_number}]
+                if med.prescription_number
+                else [],
+                "status": "completed",
+                "medicationCodeableConcept": _medication(ctx, med),
+                "subject": reference(self.patient_url),
+                "context": reference(encounter) if encounter else None,
+                "authorizingPrescription": [request] if request else [],
+                "quantity": ucum_quantity(amount, med.dispense_units)
+                if amount is not None
+                else None,
+                "whenHandedOver": fhir_datetime(med.dispensed_at),
+                "dosageInstruction": [dosage] if dosage else [],
+            },
+        )
+
+    def referral(
+        self, event: ClinicalEvent, ctx: Context, encounter: str | None, reasons: list[str]
+    ) -> None:
+        """RF1 and PRD: the referral as a ServiceRequest (category: patient referral) in its
+        latest state, from the referring to the referred-to provider; a cancelled one is
+        revoked."""
+        found = event.payload.referral
+        if found is None:
+            return
+        number = found.referral_id or found.external_id
+        if number:
+            key: tuple[Any, ...] = ("ServiceRequest", self.key, "referral", number)
+        else:
+            key = ("ServiceRequest", event.event_id, "referral")
+        status = REFERRAL_STATUS.get((found.status or "").strip().upper(), "active")
+        if event.event_type == EventType.REFERRAL_CANCELLED:
+            status = "revoked"
+        self.out.put(
+            key,
+            {
+                "identifier": [{"value": n} for n in (found.referral_id, found.external_id) if n],
+                "status": status,
+                "intent": "order",
+                "category": [{"coding": [REFERRAL_CATEGORY]}],
+                "priority": _priority(found.priority),
+                "subject": reference(self.patient_url),
+                "encounter": reference(encounter) if encounter else None,
+                "occurrencePeriod": period(found.effective_at, found.expires_at),
+                "authoredOn": fhir_datetime(event.occurred_at or event.recorded_at),
+                "requester": provider(found.referring),
+                "performer": [p] if (p := provider(found.referred_to)) else [],
+                "reasonReference": [reference(r) for r in reasons],
+            },
+            keep=("authoredOn",),
+        )
+
     def immunization(
         self,
         event: ClinicalEvent,
@@ -691,10 +950,9 @@ class _Builder:
             return
         number = appt.placer_id or appt.filler_id
         key = ("Appointment", self.key, number) if number else ("Appointment", event.event_id)
-        if event.event_type == EventType.APPOINTMENT_CANCELLED:
-            status = "cancelled"
-        else:
-            status = APPOINTMENT_STATUS.get((appt.status or "").strip().upper(), "booked")
+        status = APPOINTMENT_EVENT_STATUS.get(event.event_type) or APPOINTMENT_STATUS.get(
+            (appt.status or "").strip().upper(), "booked"
+        )
         start, end = fhir_instant(appt.start), fhir_instant(appt.end)
         if start and not end and appt.duration_minutes:
             end = fhir_instant(
@@ -891,8 +1149,15 @@ def _events_content(builder: _Builder, event: ClinicalEvent, ctx: Context) -> No
         for url in (builder.condition(d, ctx, encounter) for d in payload.diagnoses)
         if url is not None
     ]
+    for procedure in payload.procedures:
+        builder.procedure(procedure, ctx, encounter)
+    for problem in payload.problems:
+        builder.problem(event, problem, ctx, encounter)
+    builder.referral(event, ctx, encounter, reasons)
+    specimens = [builder.specimen(event, s, i, ctx) for i, s in enumerate(payload.specimens)]
     kind = event.event_type
     administered = kind in (EventType.MEDICATION_ADMINISTERED, EventType.IMMUNIZATION_RECORDED)
+    dispensed = kind == EventType.MEDICATION_DISPENSED
     statuses = [
         OBSERVATION_STATUS.get((o.status or "").upper(), "unknown") for o in payload.observations
     ]
@@ -910,7 +1175,7 @@ def _events_content(builder: _Builder, event: ClinicalEvent, ctx: Context) -> No
             key = builder.medication_request_key(event, order, i)
             if key in builder.out.resources:
                 order_urls[i] = builder.out.url(key)
-    elif not administered:
+    elif not administered and not dispensed:
         for i, order in enumerate(payload.orders):
             mine = [
                 s for o, s in zip(payload.observations, statuses, strict=True) if o.order_index == i
@@ -935,6 +1200,13 @@ def _events_content(builder: _Builder, event: ClinicalEvent, ctx: Context) -> No
             else:
                 url = builder.administration(event, med, j, order, ctx, encounter)
             part_of = part_of or url
+    if dispensed:
+        for j, med in enumerate(payload.medications):
+            index = med.order_index
+            order = (
+                payload.orders[index] if index is not None and index < len(payload.orders) else None
+            )
+            builder.dispense(event, med, j, order, ctx, encounter)
 
     results: dict[int, list[str]] = {}
     result_statuses: dict[int, list[str]] = {}
@@ -946,7 +1218,14 @@ def _events_content(builder: _Builder, event: ClinicalEvent, ctx: Context) -> No
             if attachment is not None:
                 forms.setdefault(obs.order_index, []).append(attachment)
                 continue
-        url = builder.observation(event, obs, index, ctx, encounter, based_on, part_of)
+        specimen = (
+            specimens[obs.specimen_index]
+            if obs.specimen_index is not None and obs.specimen_index < len(specimens)
+            else None
+        )
+        url = builder.observation(
+            event, obs, index, ctx, encounter, based_on, part_of, specimen=specimen
+        )
         if obs.order_index is not None:
             results.setdefault(obs.order_index, []).append(url)
             result_statuses.setdefault(obs.order_index, []).append(statuses[index])

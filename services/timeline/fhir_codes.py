@@ -132,6 +132,34 @@ ENCOUNTER_STATUS = {
     EventType.DISCHARGE_CANCELLED: "in-progress",
     EventType.PATIENT_DISCHARGED: "finished",
     EventType.ADMISSION_CANCELLED: "cancelled",
+    EventType.ADMISSION_PENDING: "planned",
+    EventType.PENDING_ADMISSION_CANCELLED: "cancelled",
+}
+
+# ADT events that leave a known visit's status as it is, but say that a visit seen first
+# there is under way: the patient is in (tracking, a pending transfer or discharge).
+ENCOUNTER_STATUS_IF_NEW = {
+    EventType.PATIENT_DEPARTED: "in-progress",
+    EventType.PATIENT_ARRIVED: "in-progress",
+    EventType.TRANSFER_PENDING: "in-progress",
+    EventType.DISCHARGE_PENDING: "in-progress",
+    EventType.PENDING_TRANSFER_CANCELLED: "in-progress",
+    EventType.PENDING_DISCHARGE_CANCELLED: "in-progress",
+}
+
+# SIU events that say what became of the appointment, whatever SCH-25 says.
+APPOINTMENT_EVENT_STATUS = {
+    EventType.APPOINTMENT_CANCELLED: "cancelled",
+    EventType.APPOINTMENT_DELETED: "entered-in-error",
+    EventType.APPOINTMENT_NO_SHOW: "noshow",
+}
+
+# PR1-6 (procedure functional type, table 0230) → Procedure.category, as text.
+PROCEDURE_TYPES = {
+    "A": "anesthesia",
+    "P": "procedure for treatment",
+    "I": "invasive procedure",
+    "D": "diagnostic procedure",
 }
 
 # OBX-11 (table 0085) → Observation.status.
@@ -337,3 +365,22 @@ UCUM_UNITS.update(
 )
 
 ED_ENCODINGS = frozenset({"BASE64", "HEX", "A"})
+
+# Condition.clinicalStatus and .verificationStatus (R4 condition-clinical and
+# condition-ver-status): the words a problem's PRB-14 and PRB-13 are taken as.
+CONDITION_CLINICAL = frozenset(
+    {"active", "recurrence", "relapse", "inactive", "remission", "resolved"}
+)
+CONDITION_ABATED = frozenset({"inactive", "remission", "resolved"})
+CONDITION_VERIFICATION = frozenset(
+    {"unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"}
+)
+
+# A referral (RF1) as a ServiceRequest: SNOMED CT "Patient referral", and RF1-1 (referral
+# status, table 0283) as the request's status.
+REFERRAL_CATEGORY = {
+    "system": "http://snomed.info/sct",
+    "code": "3457005",
+    "display": "Patient referral",
+}
+REFERRAL_STATUS = {"P": "active", "A": "active", "R": "revoked"}

@@ -22,8 +22,8 @@ Reading (what the web API serves)
     into its survivor) and of the patients linked with it (each such entry's ``linked``
     names the linked patient's key), in clinical order; ``types`` event types (or
     ``ALERT_RAISED``…), ``since``/``until`` ISO 8601 times (inclusive; a partial time is
-    the start of its period), ``code`` an observation, order, medication, allergy or
-    diagnosis code.  ``next_cursor`` is None on the last page; a cursor is the clinical
+    the start of its period), ``code`` an observation, order, medication, allergy,
+    diagnosis or problem code.  ``next_cursor`` is None on the last page; a cursor is the clinical
     order of the last entry shown, so the next page starts after it whatever arrived
     meanwhile.  A bad cursor raises :class:`InvalidCursor`, a bad time or limit
     :class:`QueryError` (both ``ValueError``: answer 400).  An unknown key has no entries.
@@ -865,12 +865,12 @@ def _newest_first(alert: ClinicalAlert) -> tuple[int, str]:
 
 def codes(entry: Entry) -> str:
     """The codes an entry can be found by (observations, orders, medications, allergies,
-    diagnoses), each between two marks."""
+    diagnoses, problems), each between two marks."""
     if entry.is_alert:
         return ""
     payload = entry.event.get("payload") or {}
     found: list[str] = []
-    for part in ("observations", "orders", "medications", "allergies", "diagnoses"):
+    for part in ("observations", "orders", "medications", "allergies", "diagnoses", "problems"):
         for item in payload.get(part) or ():
             code = item.get("code")
             if code:

@@ -31,7 +31,11 @@ from hl7bus.errors import Hl7BusError
 from hl7bus.services.timeline.entries import Entry
 from hl7bus.services.timeline.order import OrderKey
 from hl7bus.services.timeline.persistent import IdSet
-from hl7bus.services.timeline.summary_changes import entry_changes, patient_changes
+from hl7bus.services.timeline.summary_changes import (
+    PATIENT_OBSERVATIONS,
+    entry_changes,
+    patient_changes,
+)
 from hl7bus.services.timeline.summary_model import (
     HISTORY_LIMIT,
     MOVEMENT_LIMIT,
@@ -225,6 +229,7 @@ _ORDER_TYPES: Final = frozenset(
         "ORDER_STATUS_CHANGED",
         "MEDICATION_ORDERED",
         "MEDICATION_ADMINISTERED",
+        "MEDICATION_DISPENSED",
     }
 )
 
@@ -241,11 +246,13 @@ def _touches(entry: Entry) -> frozenset[tuple[str, ...]]:
     found: set[tuple[str, ...]] = set()
     if payload.get("allergies"):
         found.add(("allergies",))
-    if payload.get("diagnoses"):
+    if payload.get("diagnoses") or payload.get("problems"):
         found.add(("problems",))
+    if payload.get("procedures"):
+        found.add(("procedures",))
     if event_type in _STAY_TYPES:
         found.add(("stay",))
-    if event_type == "OBSERVATIONS_REPORTED":
+    if event_type == "OBSERVATIONS_REPORTED" or event_type in PATIENT_OBSERVATIONS:
         for obs in payload.get("observations") or ():
             found.add(("result", obs.get("code") or obs.get("local_code") or obs.get("display")))
     if event_type in _ORDER_TYPES:

@@ -12,14 +12,25 @@ What the summary holds, and how each part follows the events:
   A06/A07 turn an outpatient into an inpatient and back.  A cancel undoes the most
   recent movement it names and everything after it: A11 the admission (or the
   registration), A38 the pre-admission, A12 the transfer, A13 the discharge;
-- allergies and problems: each one once (by code, else by name), its latest form;
+  Patient tracking (A09/A10), pending movements (A14–A16) and their cancels (A25–A27)
+  leave the stay as it is: they are on the timeline;
+- allergies and problems: each one once (by code, else by name), its latest form; a
+  problem message (PPR) adds and updates problems, and takes off the list those it
+  deletes or says are resolved or inactive; an
+  allergy deleted (IAM-6 D, A60) is removed;
+- ``procedures``: each once (by PR1-19, else code and time), its latest form; one deleted
+  (PR1-20 D) is removed;
 - ``results``: per observation code its latest result and the last
-  :data:`HISTORY_LIMIT` results (the whole history is the timeline filtered by code);
+  :data:`HISTORY_LIMIT` results (the whole history is the timeline filtered by code), from
+  results and from what ADT and SIU messages carry (:data:`PATIENT_OBSERVATIONS`: vital
+  signs, height, weight);
 - ``orders`` and ``medications``: active orders, from placed until cancelled, completed
   (ORC-5 CM/CA/DC/ER/RP) or finally resulted (OBR-25 F/C/X); a medication order shows
-  when it was last given;
+  when it was last given and last dispensed (a dispense of an order never seen placed
+  makes it active);
 - ``immunizations`` (each vaccine and time once), ``appointments`` (by appointment id, with
-  booked/rescheduled/modified/cancelled), ``documents`` (by document id, without content);
+  booked/rescheduled/modified/cancelled/no-show; a deleted one, S17, is removed),
+  ``documents`` (by document id, without content);
 - ``alerts``: raised and not resolved; an acknowledged alert stays open, marked.
 """
 
@@ -41,6 +52,7 @@ from hl7bus.events.model import (
     Medication,
     Order,
     PersonName,
+    Procedure,
     Telecom,
 )
 from hl7bus.services.timeline.entries import Entry
@@ -77,9 +89,15 @@ def entry_changes(summary: PatientSummary, entry: Entry) -> dict[str, Any]:
         patient_changes(summary, record, changes)
         payload = record.get("payload") or {}
         if payload.get("allergies"):
-            changes["allergies"] = _once(summary.allergies, payload["allergies"], Allergy)
+            changes["allergies"] = _allergies(summary.allergies, payload["allergies"])
         if payload.get("diagnoses"):
             changes["problems"] = _once(summary.problems, payload["diagnoses"], Diagnosis)
+        if payload.get("problems"):
+            _problem_list(summary, record, payload["problems"], changes)
+        if payload.get("procedures"):
+            changes["procedures"] = _procedures(summary.procedures, payload["procedures"])
+        if payload.get("observations") and record["event_type"] in PATIENT_OBSERVATIONS:
+            _fold_results(summary, entry, payload["observations"], changes)
         handler = _HANDLERS.get(record["event_type"])
         if handler is not None:
             handler(summary, entry, record, payload, changes)
@@ -172,6 +190,85 @@ def _once(known: tuple[Any, ...], found: Iterable[Record], cls: type) -> tuple[A
 def _key_of_value(value: Any) -> Any:
     name = value.code or value.display
     return name.casefold() if name else object()
+
+
+# PRB-14 life cycle statuses that take a problem off the list (FHIR condition-clinical's
+# inactive ones); a resolution date (PRB-9) does too.
+_INACTIVE_PROBLEM: Final = frozenset({"inactive", "remission", "resolved"})
+
+
+def _problem_list(summary, record: Record, problems: Iterable[Record], changes) -> None:
+    """The problems of a problem message (PPR): each added or updated one on the list (by
+    code, else name, as a diagnosis: its onset the date), each deleted, resolved or
+    inactive one off it."""
+    known = changes.get("problems", summary.problems)
+    removing = record["event_type"] == "PROBLEM_REMOVED"
+    listed, dropped = [], set()
+    for raw in problems:
+        status = (raw.get("status") or "").casefold()
+        off = raw.get("action") == "DE" or status in _INACTIVE_PROBLEM or raw.get("resolved_at")
+        if removing or off:
+            key = _key_of(raw)
+            if key is not None:
+                dropped.add(key)
+            continue
+        listed.append(
+            {
+                "code": raw.get("code"),
+                "code_system": raw.get("code_system"),
+                "display": raw.get("display"),
+                "diagnosed_at": raw.get("onset_at") or raw.get("established_at"),
+            }
+        )
+    items = tuple(v for v in known if _key_of_value(v) not in dropped)
+    if listed:
+        items = _once(items, listed, Diagnosis)
+    if items != known:
+        changes["problems"] = items
+
+
+def _deleted(item: Record) -> bool:
+    return (item.get("action") or "").upper() == "D"
+
+
+def _allergies(known: tuple[Allergy, ...], found: Iterable[Record]) -> tuple[Allergy, ...]:
+    """``known`` with ``found`` once each (:func:`_once`), those deleted (IAM-6 D) removed."""
+    found = list(found)
+    gone = {key for key in (_key_of(a) for a in found if _deleted(a)) if key is not None}
+    kept = [a for a in found if not _deleted(a)]
+    items = _once(known, kept, Allergy) if kept else known
+    if gone:
+        items = tuple(a for a in items if _key_of_value(a) not in gone)
+    return items
+
+
+_build_procedure = builder(Procedure)
+
+
+def _procedure_key(procedure: Procedure) -> tuple[str, ...]:
+    """One procedure: the sender's id of it (PR1-19), else its code (or description) and time."""
+    if procedure.identifier:
+        return ("id", procedure.identifier)
+    name = procedure.code or procedure.description or procedure.display or ""
+    return ("code", name.casefold(), procedure.performed_at or "")
+
+
+def _procedures(known: tuple[Procedure, ...], found: Iterable[Record]) -> tuple[Procedure, ...]:
+    """``known`` with each of ``found`` once, in its latest form; one deleted (PR1-20 D)
+    removed."""
+    items = list(known)
+    for raw in found:
+        procedure = _build_procedure(raw)
+        key = _procedure_key(procedure)
+        where = next((i for i, p in enumerate(items) if _procedure_key(p) == key), None)
+        if _deleted(raw):
+            if where is not None:
+                del items[where]
+        elif where is None:
+            items.append(procedure)
+        else:
+            items[where] = procedure
+    return tuple(items)
 
 
 # The stay.
@@ -298,8 +395,46 @@ _new_result = constructor(Result)
 _new_series = constructor(ResultSeries)
 
 
+PATIENT_OBSERVATIONS: Final = frozenset(
+    {
+        "PATIENT_REGISTERED",
+        "PATIENT_PREADMITTED",
+        "PATIENT_ADMITTED",
+        "PATIENT_TRANSFERRED",
+        "PATIENT_DISCHARGED",
+        "PATIENT_UPDATED",
+        "ADMISSION_CANCELLED",
+        "TRANSFER_CANCELLED",
+        "DISCHARGE_CANCELLED",
+        "PATIENT_DEPARTED",
+        "PATIENT_ARRIVED",
+        "ADMISSION_PENDING",
+        "TRANSFER_PENDING",
+        "DISCHARGE_PENDING",
+        "PENDING_ADMISSION_CANCELLED",
+        "PENDING_TRANSFER_CANCELLED",
+        "PENDING_DISCHARGE_CANCELLED",
+        "ALLERGIES_UPDATED",
+        "APPOINTMENT_BOOKED",
+        "APPOINTMENT_RESCHEDULED",
+        "APPOINTMENT_MODIFIED",
+        "APPOINTMENT_CANCELLED",
+        "APPOINTMENT_DELETED",
+        "APPOINTMENT_NO_SHOW",
+    }
+)
+"""Event types whose observations are the patient's own (an ADT's vital signs, height and
+weight; an SIU's), results as a lab's are; those of orders, medications and immunizations
+are not (questions at order entry, a vaccine's funding)."""
+
+
 def _results(summary, entry, record, payload, changes) -> None:
-    observations = payload.get("observations") or ()
+    _fold_results(summary, entry, payload.get("observations") or (), changes)
+    # Final results complete the order they answer.
+    _close_orders(summary, payload, _RESULTED, changes)
+
+
+def _fold_results(summary, entry, observations, changes) -> None:
     if observations:
         results = dict(summary.results)
         for obs in observations:
@@ -330,8 +465,6 @@ def _results(summary, entry, record, payload, changes) -> None:
                     series.count + 1,
                 )
         changes["results"] = results
-    # Final results complete the order they answer.
-    _close_orders(summary, payload, _RESULTED, changes)
 
 
 # Orders and medications.
@@ -418,6 +551,7 @@ def _order_changed(summary, entry, record, payload, changes) -> None:
                     entry.event_id,
                     known.medications,
                     known.last_administered_at,
+                    known.last_dispensed_at,
                 )
                 changes[part] = active
                 break
@@ -447,8 +581,47 @@ def _administered(summary, entry, record, payload, changes) -> None:
                 entry.event_id,
                 known.medications,
                 when,
+                known.last_dispensed_at,
             )
     if active is not summary.medications:
+        changes["medications"] = active
+
+
+def _dispensed(summary, entry, record, payload, changes) -> None:
+    """A dispense: its medication order was last dispensed then (an order never seen placed
+    is active all the same, with the medications dispensed); one completed or cancelled
+    (ORC-5) is no longer active."""
+    given = [m.get("dispensed_at") for m in payload.get("medications") or ()]
+    when = next((g for g in given if g), None) or entry.occurred_at
+    _close_orders(summary, payload, _CLOSED, changes)
+    dispensed = [o for o in payload.get("orders") or () if o.get("status") not in _CLOSED]
+    known_before = changes.get("medications", summary.medications)
+    unknown = [o for o in dispensed if _find(known_before, o) is None]
+    if unknown:
+        one = {**payload, "orders": unknown}
+        _placed(summary, entry, record, one, changes, part="medications")
+    active = dict(changes.get("medications", summary.medications))
+    statuses: dict[str, str | None] = {}
+    for order in dispensed:
+        found = _find(active, order)
+        if found is not None:
+            statuses[found] = order.get("status")
+    for order_id in active:  # those just placed without a number of their own
+        if order_id.startswith(f"{entry.event_id}#"):
+            statuses.setdefault(order_id, None)
+    for order_id, status in statuses.items():
+        known = active[order_id]
+        active[order_id] = ActiveOrder(
+            known.order_id,
+            known.order,
+            status or known.status,
+            known.placed_at,
+            entry.event_id,
+            known.medications,
+            known.last_administered_at,
+            when,
+        )
+    if statuses:
         changes["medications"] = active
 
 
@@ -474,6 +647,7 @@ _APPOINTMENT_STATUS: Final = {
     "APPOINTMENT_RESCHEDULED": "rescheduled",
     "APPOINTMENT_MODIFIED": "modified",
     "APPOINTMENT_CANCELLED": "cancelled",
+    "APPOINTMENT_NO_SHOW": "no-show",
 }
 _build_appointment = builder(Appointment)
 
@@ -484,6 +658,10 @@ def _appointment(summary, entry, record, payload, changes) -> None:
         return
     key = raw.get("filler_id") or raw.get("placer_id") or entry.event_id
     appointments = dict(summary.appointments)
+    if record["event_type"] == "APPOINTMENT_DELETED":  # booked in error: never was
+        if appointments.pop(key, None) is not None:
+            changes["appointments"] = appointments
+        return
     appointments[key] = BookedAppointment(
         _build_appointment(raw), _APPOINTMENT_STATUS[record["event_type"]], entry.event_id
     )
@@ -541,11 +719,14 @@ _HANDLERS: Final = {
     "ORDER_CANCELLED": _order_cancelled,
     "MEDICATION_ORDERED": _medication_ordered,
     "MEDICATION_ADMINISTERED": _administered,
+    "MEDICATION_DISPENSED": _dispensed,
     "IMMUNIZATION_RECORDED": _immunized,
     "APPOINTMENT_BOOKED": _appointment,
     "APPOINTMENT_RESCHEDULED": _appointment,
     "APPOINTMENT_MODIFIED": _appointment,
     "APPOINTMENT_CANCELLED": _appointment,
+    "APPOINTMENT_DELETED": _appointment,
+    "APPOINTMENT_NO_SHOW": _appointment,
     "DOCUMENT_ADDED": _document,
     "DOCUMENT_UPDATED": _document,
 }

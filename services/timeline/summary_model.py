@@ -24,6 +24,7 @@ from hl7bus.events.model import (
     Medication,
     Order,
     PersonName,
+    Procedure,
     Telecom,
 )
 from hl7bus.services.timeline.entries import Entry
@@ -99,12 +100,13 @@ class ActiveOrder:
     event_id: str  # the latest event about it
     medications: tuple[Medication, ...] = ()  # a medication order's encoded medications
     last_administered_at: str | None = None
+    last_dispensed_at: str | None = None  # RXD-3 of its latest dispense
 
 
 @dataclass(frozen=True, slots=True)
 class BookedAppointment:
     appointment: Appointment
-    status: str  # "booked", "rescheduled", "modified" or "cancelled"
+    status: str  # "booked", "rescheduled", "modified", "cancelled" or "no-show"
     event_id: str
 
 
@@ -140,6 +142,7 @@ class PatientSummary:
     movements: tuple[Movement, ...] = ()  # the last MOVEMENT_LIMIT, for cancels
     allergies: tuple[Allergy, ...] = ()
     problems: tuple[Diagnosis, ...] = ()
+    procedures: tuple[Procedure, ...] = ()  # PR1: each once, oldest first
     results: Mapping[str, ResultSeries] = field(default_factory=dict)  # by code
     orders: Mapping[str, ActiveOrder] = field(default_factory=dict)  # by order id
     medications: Mapping[str, ActiveOrder] = field(default_factory=dict)  # by order id

@@ -65,6 +65,7 @@ Address = mirror(events.Address)
 Telecom = mirror(events.Telecom)
 Allergy = mirror(events.Allergy)
 Diagnosis = mirror(events.Diagnosis)
+Procedure = mirror(events.Procedure)
 Medication = mirror(events.Medication)
 Stay = mirror(timeline.Stay)
 ResultSeries = mirror(timeline.ResultSeries)
@@ -122,6 +123,9 @@ class PatientSummaryOut(BaseModel):
     )
     allergies: list[Allergy]  # type: ignore[valid-type]
     problems: list[Diagnosis]  # type: ignore[valid-type]
+    procedures: list[Procedure] = Field(  # type: ignore[valid-type]
+        description="procedures performed (PR1), each once, oldest first"
+    )
     results: dict[str, ResultSeries] = Field(  # type: ignore[valid-type]
         description="by observation code: the latest results, the latest last"
     )

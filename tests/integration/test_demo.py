@@ -17,7 +17,7 @@ from paths import REPO, SAMPLE_FEED
 
 pytestmark = pytest.mark.integration
 
-PATIENT = "NORTHWIND|NW100377"  # admitted, results, medications, transfer, discharge, a note
+PATIENT = "NORTHWIND|NW100377"  # admitted, results, medications, transfer, account, discharge, a note
 
 
 def _event_ids_of(patient_key: str) -> set[str]:
@@ -58,7 +58,7 @@ def test_demo_plays_the_feed_into_the_dev_stack(bus):
     for control_id in ("NWADT0001", "LS20261128-0001", "RX0001", "IMM0001", "SCH0001", "DOC0001"):
         line = next(line for line in out.splitlines() if control_id in line)
         assert line.split()[0] in ("AA", "CA"), line
-    # OLDBILL's BAR has no mapper: stored, AA; its ADT without an identifier is a content
+    # OLDBILL's BAR opens the visit's account: AA; its ADT without an identifier is a content
     # error, AR as the sender's profile (samples/profiles/oldbill.toml) asks instead of AE.
     assert any(line.split()[:2] == ["AA", "BILL0001"] for line in out.splitlines())
     assert any(line.split()[:2] == ["AR", "BILL0002"] for line in out.splitlines())
@@ -68,7 +68,7 @@ def test_demo_plays_the_feed_into_the_dev_stack(bus):
         if line.startswith("  hl7.") or line.startswith("  clinical.")
     }
     assert landed["hl7.raw"] == "+16"
-    assert landed["clinical.events"] == "+14"
+    assert landed["clinical.events"] == "+15"
     assert landed["hl7.dlq"] == "+1"
     assert "BILL0001" not in out.split("Dead letters", 1)[1].split("\n\n", 1)[0]
 
@@ -76,7 +76,7 @@ def test_demo_plays_the_feed_into_the_dev_stack(bus):
     found = re.search(rf"The timeline of {re.escape(PATIENT)} .*web API.*: (\d+) entries", out)
     assert found, out
     expected = _event_ids_of(PATIENT)
-    assert len(expected) == 8
+    assert len(expected) == 9
     assert int(found.group(1)) >= len(expected)
     # ... and the token and `curl` line it prints for trying it, which give those entries.
     token = re.search(r"^\s*TOKEN=(\S+)$", out, re.MULTILINE)

@@ -43,11 +43,14 @@ EXPECTED_TYPES = {
     "ServiceRequest",
     "MedicationRequest",
     "MedicationAdministration",
+    "MedicationDispense",
+    "Specimen",
     "AllergyIntolerance",
     "Condition",
     "Immunization",
     "Appointment",
     "DocumentReference",
+    "Procedure",
     "Flag",
 }
 

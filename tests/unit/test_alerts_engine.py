@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 
 import pytest
-from timeline_support import FEED, event, events_of
+from timeline_support import FEED, event, events_of, message_events
 
 from hl7bus.events.alerts import AlertSeverity, AlertStatus, ClinicalAlert
 from hl7bus.events.model import (
@@ -379,6 +379,25 @@ def test_news2_of_7_is_critical() -> None:
     assert alert.attributes["score"] == "7"
     assert alert.attributes["air_or_oxygen"] == "2"
     assert alert.title == "NEWS2 7: high clinical risk"
+
+
+def test_news2_reads_the_vital_signs_an_admission_carries() -> None:
+    # tests/messages: an ADT^A01 from the emergency department with OBX vital signs:
+    # respiration 24 (2), SpO2 91 (3), air (0), systolic 98 (2), pulse 112 (2), A (0), 38.4 (1)
+    admit = message_events("adt-a01-a03-vital-signs-and-procedures")[0]
+    assert admit.event_type is EventType.PATIENT_ADMITTED
+    _, alerts, notes = news2_run([admit])
+    (alert,) = alerts
+    assert alert.severity is AlertSeverity.CRITICAL
+    assert alert.event_ids == (admit.event_id,)
+    assert {k: alert.attributes[k] for k in ("score", "spo2", "temperature", "missing")} == {
+        "score": "10",
+        "spo2": "3",
+        "temperature": "1",
+        "missing": "",
+    }
+    assert alert.attributes["observed_at"] == "2025-03-02T08:55:00-06:00"
+    assert notes == []
 
 
 def test_news2_with_3_in_one_parameter_is_a_warning() -> None:

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from timeline_support import message_events
 
 from hl7bus.errors import MessageError
 from hl7bus.events.model import (
@@ -25,6 +26,7 @@ from hl7bus.events.model import (
     Order,
     Patient,
     Payload,
+    Procedure,
     Source,
 )
 from hl7bus.hl7 import split_messages
@@ -41,21 +43,14 @@ from hl7bus.services.timeline.fhir import (
     resource_id,
 )
 
-from paths import OWN_MESSAGES, own_files
+from paths import own_files
 
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 def events_of(*names: str) -> list[ClinicalEvent]:
     """The events of the project's own test messages (rejected messages skipped)."""
-    found: list[ClinicalEvent] = []
-    for name in names:
-        for raw in split_messages((OWN_MESSAGES / name).read_bytes()):
-            try:
-                found.extend(translate(raw, ProfileSet()).events)
-            except MessageError:
-                continue
-    return found
+    return [e for name in names for e in message_events(name.removesuffix(".hl7"))]
 
 
 def patient_bundle(*names: str, key: str | None = None) -> dict[str, Any]:
@@ -353,6 +348,25 @@ def test_an_unknown_class_is_the_unknown_null_flavor() -> None:
         ([EventType.PATIENT_ADMITTED, EventType.ADMISSION_CANCELLED], "cancelled"),
         ([EventType.PATIENT_DISCHARGED, EventType.DISCHARGE_CANCELLED], "in-progress"),
         ([EventType.PATIENT_ADMITTED, EventType.PATIENT_UPDATED], "in-progress"),
+        # a pending movement, its cancel, tracking: a visit seen first there is planned
+        # (A14) or under way; one known already keeps the state the ADT feed left it in
+        ([EventType.ADMISSION_PENDING], "planned"),
+        ([EventType.ADMISSION_PENDING, EventType.PENDING_ADMISSION_CANCELLED], "cancelled"),
+        ([EventType.TRANSFER_PENDING], "in-progress"),
+        ([EventType.PATIENT_DEPARTED], "in-progress"),
+        ([EventType.PATIENT_PREADMITTED, EventType.DISCHARGE_PENDING], "planned"),
+        (
+            [EventType.PATIENT_ADMITTED, EventType.PATIENT_DISCHARGED, EventType.PATIENT_ARRIVED],
+            "finished",
+        ),
+        (
+            [
+                EventType.PATIENT_ADMITTED,
+                EventType.PATIENT_DISCHARGED,
+                EventType.PENDING_DISCHARGE_CANCELLED,
+            ],
+            "finished",
+        ),
     ],
 )
 def test_one_encounter_per_visit_in_the_state_the_adt_feed_left_it(
@@ -633,6 +647,70 @@ def test_allergies_and_diagnoses_of_an_admit() -> None:
     assert condition["verificationStatus"]["coding"][0]["code"] == "provisional"  # DG1-6 A
 
 
+def test_the_procedures_of_a_discharge_are_procedure_resources() -> None:
+    found = patient_bundle("adt-a01-a03-vital-signs-and-procedures.hl7")
+    appendectomy, ultrasound = resources(found, "Procedure")
+    patient, visit = the(found, "Patient"), the(found, "Encounter")
+    assert appendectomy["status"] == "completed"
+    assert appendectomy["identifier"] == [{"value": "PRC-88120"}]
+    assert appendectomy["code"]["coding"][0]["code"] == "0DTJ4ZZ"
+    assert appendectomy["code"]["text"] == "Resection of Appendix, Percutaneous Endoscopic Approach"
+    assert appendectomy["category"] == {"text": "procedure for treatment"}  # PR1-6 P
+    assert appendectomy["performedDateTime"] == "2025-03-02T14:30:00-06:00"
+    assert appendectomy["performer"] == [
+        {
+            "function": {"text": "surgeon"},
+            "actor": {"identifier": {"value": "7730"}, "display": "Dr Sune Lindqvist"},
+        },
+        {
+            "function": {"text": "anesthesiologist"},
+            "actor": {"identifier": {"value": "5521"}, "display": "Dr Ifeoma Okonkwo"},
+        },
+    ]
+    assert appendectomy["note"] == [{"text": "Laparoscopic appendectomy"}]
+    assert appendectomy["subject"]["reference"] == f"urn:uuid:{patient['id']}"
+    assert appendectomy["encounter"]["reference"] == f"urn:uuid:{visit['id']}"
+    assert ultrasound["category"] == {"text": "diagnostic procedure"}  # PR1-6 D
+    assert "identifier" not in ultrasound
+
+
+def test_the_same_procedure_sent_again_is_one_resource_and_a_deleted_one_in_error() -> None:
+    procedure = Procedure(code="0DTJ4ZZ", code_system="ICD10PCS", performed_at="2025-03-02")
+    first = event(event_id="e1", payload=Payload(procedures=(procedure,)))
+    again = event(
+        EventType.PATIENT_UPDATED, event_id="e2", payload=Payload(procedures=(procedure,))
+    )
+    deleted = event(
+        EventType.PATIENT_UPDATED,
+        event_id="e3",
+        payload=Payload(procedures=(replace(procedure, action="D"),)),
+    )
+    assert the(bundle("GENHOSP|123", [first, again]), "Procedure")["status"] == "completed"
+    found = the(bundle("GENHOSP|123", [first, again, deleted]), "Procedure")
+    assert found["status"] == "entered-in-error"
+
+
+def test_admission_vital_signs_are_observations_of_the_visit() -> None:
+    found = patient_bundle("adt-a01-a03-vital-signs-and-procedures.hl7")
+    heart_rate = next(
+        o for o in resources(found, "Observation") if o["code"]["coding"][0]["code"] == "8867-4"
+    )
+    assert heart_rate["valueQuantity"]["value"] == 112
+    assert heart_rate["encounter"]["reference"] == f"urn:uuid:{the(found, 'Encounter')['id']}"
+    assert len(resources(found, "Observation")) == 9
+
+
+def test_an_allergy_deleted_by_an_a60_was_entered_in_error() -> None:
+    (update,) = events_of("adt-a60-v2.8-allergies-added-updated-deleted.hl7")
+    codeine, _penicillin, peanut = resources(
+        bundle(update.patient.key, [update]), "AllergyIntolerance"
+    )
+    assert codeine["clinicalStatus"]["coding"][0]["code"] == "active"
+    assert codeine["onsetDateTime"] == "2025-03-24"
+    assert "clinicalStatus" not in peanut  # FHIR ait-2: not with entered-in-error
+    assert peanut["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+
+
 # --- appointments and documents ----------------------------------------------------------
 
 
@@ -657,6 +735,21 @@ def test_a_booked_appointment_without_an_end_is_only_requested() -> None:
     assert "start" not in found  # FHIR app-2/app-3: booked needs a start and an end
     assert found["status"] == "proposed"
     assert found["requestedPeriod"] == [{"start": "2025-07-17T09:00:00-05:00"}]
+
+
+def test_a_deleted_appointment_was_entered_in_error_and_a_missed_one_is_a_no_show() -> None:
+    deleted, missed = events_of("siu-s17-s26-deleted-and-no-show.hl7")
+    for sent in (deleted, missed):  # the event says so, whatever SCH-25 says
+        appointment = replace(sent.payload.appointment, status=None)
+        unsaid = replace(sent, payload=replace(sent.payload, appointment=appointment))
+        assert the(bundle(sent.patient.key, [sent]), "Appointment") == the(
+            bundle(sent.patient.key, [unsaid]), "Appointment"
+        )
+    assert the(bundle(deleted.patient.key, [deleted]), "Appointment")["status"] == (
+        "entered-in-error"
+    )
+    found = the(bundle(missed.patient.key, [missed]), "Appointment")
+    assert (found["status"], found["start"]) == ("noshow", "2025-09-15T09:30:00-05:00")
 
 
 def test_a_document_carries_its_text_as_base64() -> None:

@@ -74,6 +74,13 @@ function render(patient) {
   }
   fact("Allergies", patient.allergies.map((a) => a.display || a.code).filter(Boolean).join(", "));
   fact("Problems", patient.problems.map((p) => p.display || p.code).filter(Boolean).join(", "));
+  fact(
+    "Procedures",
+    (patient.procedures || [])
+      .map((p) => [p.display || p.description || p.code, p.performed_at && `(${when(p.performed_at)})`].filter(Boolean).join(" "))
+      .filter(Boolean)
+      .join(", "),
+  );
   const alerts = Object.values(patient.alerts);
   fact(
     "Open alerts",
