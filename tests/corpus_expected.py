@@ -108,7 +108,4 @@ WITHOUT_EVENTS: dict[tuple[str, int], str] = {
     ("nodehl7client__batch__1.batch.hl7", 1): "RSP^K11",
     ("nodehl7complete__mfn-example__1.hl7", 0): "MFN^M02",
     ("hapi__cv.04_001_chem__1.hl7", 0): "ERP^Z99",
-    # --- patient content of types without a mapper yet ------------------------------------
-    ("msfhirconv__RDE-O25-01__1.hl7", 0): "RDE^O25",
-    ("hl7apy__msg_o33__1.hl7", 0): "OML^O33",
 }

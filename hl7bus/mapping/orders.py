@@ -1,5 +1,5 @@
-"""Orders: ORM^O01, OML^O21 (laboratory and general orders) and OMG^O19 (general clinical
-orders)."""
+"""Orders: ORM^O01, OML^O21 and O33 (laboratory and general orders) and OMG^O19 (general
+clinical orders)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,27 @@ def order_event_type(control: str | None, placed: EventType = EventType.ORDER_PL
 def map_orders(ctx: MessageContext) -> list[ClinicalEvent]:
     """One event per order (ORC group), for each patient of the message."""
     return order_events(ctx, results.patient_groups(ctx))
+
+
+def map_specimen_orders(ctx: MessageContext) -> list[ClinicalEvent]:
+    """OML^O33: the orders grouped under the specimen they are for (an SPM, then its ORC and
+    OBR groups): one event per order, as OML^O21, each with its own specimen."""
+    return order_events(ctx, [_specimen_with_each_order(g) for g in results.patient_groups(ctx)])
+
+
+def _specimen_with_each_order(group: list[Segment]) -> list[Segment]:
+    """A patient's segments with each SPM moved into every order that follows it (up to the
+    next SPM), where the order's reading finds its specimen."""
+    out: list[Segment] = []
+    specimen: Segment | None = None
+    for seg in group:
+        if seg.name == "SPM":
+            specimen = seg
+            continue
+        out.append(seg)
+        if seg.name == "ORC" and specimen is not None:
+            out.append(specimen)
+    return out
 
 
 def map_general_order(ctx: MessageContext) -> list[ClinicalEvent]:

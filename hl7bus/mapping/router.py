@@ -44,9 +44,12 @@ MAPPERS: dict[tuple[str, str], Mapper] = {
     **{("OUL", trigger): specimens.map_specimen_results for trigger in ("R22", "R23", "R24")},
     ("ORM", "O01"): orders.map_orders,
     ("OML", "O21"): orders.map_orders,
+    ("OML", "O33"): orders.map_specimen_orders,
     ("OMG", "O19"): orders.map_general_order,
     ("OMD", "O03"): diet.map_diet_order,
     ("RDE", "O11"): pharmacy.map_pharmacy_order,
+    # O25: a refill authorization request, the order as RDE^O11 carries it.
+    ("RDE", "O25"): pharmacy.map_pharmacy_order,
     ("RAS", "O17"): pharmacy.map_administration,
     ("RDS", "O13"): dispensing.map_dispense,
     **{("PPR", trigger): problems.map_problems for trigger in problems.PROBLEM_EVENTS},
