@@ -43,8 +43,8 @@ import zlib
 from collections import Counter
 from datetime import UTC, datetime
 
-from benchmarks.mllp import Connector, free_port
-from benchmarks.mllp_load import ack_code
+from benchmarks.mllp import Connector, free_port, kafka_pid
+from benchmarks.mllp_load import ack_code, pid_cpu_seconds
 from benchmarks.timeline import (
     SPAWN,
     Message,
@@ -58,7 +58,57 @@ from benchmarks.timeline import (
 )
 
 GOAL_MS = 100.0
+GOAL_RATE = 1000.0  # messages/s at which the goal holds
 HOST = "127.0.0.1"
+
+
+def _own_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (its threads, not its children), from /proc."""
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(parts: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds so far of each part (its children too, but for this process's own)."""
+    return {
+        name: 0.0
+        if pid is None
+        else _own_cpu_seconds(pid)
+        if pid == os.getpid()
+        else pid_cpu_seconds(pid)
+        for name, pid in parts.items()
+    }
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent not idle so far (all cores), from /proc/stat."""
+    first = pathlib.Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    ticks = [int(x) for x in first]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def print_budget(
+    spent: dict[str, float], machine: float, seconds: float, messages: int, goal_rate: float
+) -> None:
+    """Where the CPU went, per message, and how many cores ``goal_rate`` would need at
+    that cost: the machine's budget beside what the run took."""
+    cores = os.cpu_count() or 1
+    print(
+        f"CPU per message while sending ({messages:,} messages in {seconds:.1f} s), "
+        f"and the cores {goal_rate:g} messages/s would take at that cost:"
+    )
+    for name, cpu in [*spent.items(), ("whole machine", machine)]:
+        per = cpu / max(messages, 1) * 1e3
+        print(
+            f"  {name:<24} {per:6.2f} ms/message  {cpu / seconds * 100:5.0f}% of a core  "
+            f"-> {per * goal_rate / 1e3:4.2f} cores"
+        )
+    print(f"  the machine has {cores} cores")
 
 
 def _alert_watcher(kafka_env: dict[str, str], topic: str, found) -> None:
@@ -241,11 +291,23 @@ def main() -> None:
     watcher = _child(_alert_watcher, run.env(), topics.alerts, found)
     found.get(timeout=60)  # ready
 
+    parts = {
+        "MLLP connector": connector.process.pid,
+        "alerts service": alerts.process.pid,
+        "timeline service": timeline.process.pid if timeline is not None else None,
+        "Kafka broker": kafka_pid(),
+        "sender (this process)": os.getpid(),
+        "alert reader": watcher.pid,
+    }
+    cpu_before = _cpu_of(parts)
+    machine_before = _machine_busy_seconds()
     cpu0 = alerts.cpu_seconds()
     started = time.perf_counter()
     done = asyncio.run(_send(connector.port, messages, lanes, args.rate, args.connections))
     took = time.perf_counter() - started
     cpu = (alerts.cpu_seconds() - cpu0) / took * 100
+    cpu_spent = {k: v - cpu_before[k] for k, v in _cpu_of(parts).items()}
+    machine_spent = _machine_busy_seconds() - machine_before
     load_mid = os.getloadavg()
 
     seen: dict[str, tuple[tuple[str, ...], float]] = {}
@@ -275,6 +337,7 @@ def main() -> None:
     watcher.join(10)
 
     sent_at: dict[str, float] = {}
+    acked_at: dict[str, float] = {}
     codes: Counter = Counter()
     acks = []
     for message, sent, acked, code in done:
@@ -282,12 +345,20 @@ def main() -> None:
         acks.append((acked - sent) * 1e3)
         for event_id in message.event_ids:
             sent_at.setdefault(event_id, sent)
+            acked_at.setdefault(event_id, acked)
     latencies = []
+    after_ack = []  # of the alerts over the goal: from the ACK of the message to the alert
+    late_at = []  # and when their message was sent, in seconds into the run
     for _alert_id, (event_ids, at) in seen.items():
         times = [sent_at[e] for e in event_ids if e in sent_at]
         if times:
             latencies.append((at - max(times)) * 1e3)
+            if latencies[-1] > GOAL_MS:
+                last = max((e for e in event_ids if e in sent_at), key=sent_at.__getitem__)
+                after_ack.append((at - acked_at[last]) * 1e3)
+                late_at.append(sent_at[last] - started)
     latencies.sort()
+    after_ack.sort()
     acks.sort()
     missing = Counter(expected[i] for i in expected.keys() - seen.keys())
     extra = len(seen.keys() - expected.keys())
@@ -308,6 +379,15 @@ def main() -> None:
             f"{'  max, and alerts over the goal':<44} "
             f"{latencies[-1]:>15.1f} ms, {sum(1 for x in latencies if x > GOAL_MS):>3}"
         )
+    if after_ack:
+        print(
+            f"{'  of those, from the ACK to the alert, p50 / max':<44} "
+            f"{after_ack[len(after_ack) // 2]:>8.1f} / {after_ack[-1]:.1f} ms"
+        )
+        print(
+            f"{'  their messages sent at (s into the run)':<44} "
+            + ", ".join(f"{t:.1f}" for t in sorted(late_at)[:12])
+        )
     print(
         f"alerts: {len(seen):,} read, {len(expected):,} expected; missing "
         f"{sum(missing.values())} {dict(missing) if missing else ''}, "
@@ -322,6 +402,7 @@ def main() -> None:
         + " ".join(f"{x:.2f}" for x in load_end)
     )
     print(f"alerts service: {_transactions(metrics_port)}")
+    print_budget(cpu_spent, machine_spent, took, len(done), GOAL_RATE)
     print(f"logs: {run.logs}")
     connector.stop()
     alerts.stop()
@@ -339,14 +420,22 @@ def _transactions(port: int) -> str:
     except OSError as exc:
         return f"metrics not read ({exc})"
     values = {}
+    within: dict[float, float] = {}
     for line in text.splitlines():
-        if line.startswith("hl7bus_alerts_transaction_seconds_") and "{" not in line:
+        if line.startswith("hl7bus_alerts_transaction_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            within[float(le)] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("hl7bus_alerts_transaction_seconds_") and "{" not in line:
             name, value = line.rsplit(" ", 1)
             values[name.rsplit("_", 1)[1]] = float(value)
     count, total = values.get("count", 0.0), values.get("sum", 0.0)
     if not count:
         return "no transactions"
-    return f"{count:,.0f} transactions, {total / count * 1e3:.1f} ms each on average"
+    slow = count - max((n for le, n in within.items() if le <= GOAL_MS / 1e3), default=0.0)
+    return (
+        f"{count:,.0f} transactions, {total / count * 1e3:.1f} ms each on average, "
+        f"{slow:,.0f} over {GOAL_MS:g} ms"
+    )
 
 
 class _WithState:

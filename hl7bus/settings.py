@@ -180,7 +180,7 @@ class DevStackSettings(_Settings):
     log4j_version: str = "2.25.3"
     slf4j_version: str = "2.0.17"
     registry_version: str = "3.3.3"
-    kafka_heap: str = "384m"
+    kafka_heap: str = "512m"
     registry_heap: str = "320m"
     partitions: int = Field(default=3, ge=1)
     java_home: Path | None = Field(
@@ -383,6 +383,14 @@ class AlertsSettings(_Settings):
     )
     batch_size: int = Field(
         default=500, ge=1, description="records read per poll, evaluated in one transaction"
+    )
+    batch_linger_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="after a batch's first record, how long to wait for more before its "
+        "transaction: fewer, larger transactions (less work for the broker) for that much "
+        "more latency",
     )
     poll_timeout_s: Seconds = 0.1
     restore_timeout_s: Seconds = Field(

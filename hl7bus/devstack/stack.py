@@ -321,9 +321,14 @@ class LocalStack:
         self.kafka.start(
             [
                 str(java),
-                "-Xms128m",
+                f"-Xms{s.kafka_heap}",
                 f"-Xmx{s.kafka_heap}",
-                "-XX:+UseSerialGC",
+                # Kafka's own choice: G1 with short pauses. A stop-the-world collector
+                # (Serial) pauses every request in flight for tens of milliseconds.
+                "-XX:+UseG1GC",
+                "-XX:MaxGCPauseMillis=20",
+                "-XX:InitiatingHeapOccupancyPercent=35",
+                "-XX:+ExplicitGCInvokesConcurrent",
                 "-Djava.awt.headless=true",
                 self.kafka.tag,
                 *base[1:],

@@ -163,6 +163,22 @@ class Decoder:
         except AvroDecodeError as exc:  # names the field, never the value
             raise Undecodable(f"not Avro of schema {schema_id}: {exc}") from exc
 
+    def prepare(self, subject: str, reader: str | None) -> None:
+        """Fetch and compile now the decoder of ``subject``'s latest schema, which the
+        records to come are most likely written in, so that the first of them does not
+        wait for the registry and the compiler.  A subject not registered yet, or a registry
+        that does not answer, leaves it to the first record."""
+        try:
+            latest = self._client.get_latest_version(subject)
+        except Exception:  # only a head start: record() says what is wrong
+            return
+        key = (latest.schema_id, reader)
+        if key not in self._readers:
+            try:
+                self._readers[key] = self._compile(latest.schema_id, reader)
+            except (Undecodable, RegistryUnavailable):
+                return
+
     def _compile(self, schema_id: int, reader: str | None) -> Reader:
         import fastavro
         from confluent_kafka.schema_registry.error import SchemaRegistryError

@@ -324,6 +324,8 @@ class AlertsService:
         header = struct.pack(">bI", 0, schema_id)
         write = compile_writer(json.loads(serde.schema_text("ClinicalAlert")))
         self._encode = lambda record: header + write(record)
+        # The events' reader now, not when the first critical result waits for it.
+        self.decoder.prepare(f"{self.topics.events}-value", "ClinicalEvent")
         ensure_topics(
             self.kafka,
             [self.state_topic],
@@ -363,6 +365,9 @@ class AlertsService:
         config["retry.backoff.max.ms"] = 20
         self._producer = Producer(config)
         self._producer.init_transactions(30)  # fences an earlier self, aborts what it left open
+        # Where the alerts and the changelog go, known before the first transaction needs it.
+        for topic in (self.topics.alerts, self.state_topic):
+            self._producer.list_topics(topic, timeout=10)
         consumer_cfg = consumer_config(self.kafka, s.group)
         consumer_cfg["group.instance.id"] = transactional_id
         consumer_cfg["fetch.wait.max.ms"] = 50
@@ -403,7 +408,9 @@ class AlertsService:
             return []
         messages = [first]
         if self.settings.batch_size > 1:
-            messages += consumer.consume(self.settings.batch_size - 1, timeout=0)
+            messages += consumer.consume(
+                self.settings.batch_size - 1, timeout=self.settings.batch_linger_s
+            )
         good = []
         for m in messages:
             if m.error():

@@ -327,6 +327,9 @@ class TimelineService:
 
         from hl7bus.kafka.clients import consumer_config
 
+        # The readers of what is to come now, not when the first record waits for them.
+        for topic, (record_type, _entry) in self.applier.readers.items():
+            self.applier.decoder.prepare(f"{topic}-value", record_type)
         config = consumer_config(self.kafka, self.settings.group)
         if self.settings.instance_id:
             config["group.instance.id"] = self.settings.instance_id

@@ -31,6 +31,17 @@ class Registry:
         self.schemas = schemas
         self.failure = failure
         self.asked: list[int] = []
+        self.latest: dict[str, int] = {}
+
+    def get_latest_version(self, subject: str):  # type: ignore[no-untyped-def]
+        """The subject's latest schema: the highest id, as ``latest`` names them."""
+        from types import SimpleNamespace
+
+        if self.failure is not None:
+            raise self.failure
+        if not self.latest.get(subject):
+            raise SchemaRegistryError(404, 40401, "Subject not found")
+        return SimpleNamespace(schema_id=self.latest[subject])
 
     def get_schema(self, schema_id: int) -> Schema:
         self.asked.append(schema_id)
@@ -88,6 +99,28 @@ def test_the_writers_schema_is_fetched_once_and_the_pair_compiled_once():
     current = {**ALERT_V1, "status": "RESOLVED", "changed_by": "dr.n", "changed_at": None}
     assert reader.record(wire(4, schema_text("ClinicalAlert"), current), "ClinicalAlert") == current
     assert registry.asked == [3, 4]
+
+
+def test_prepared_the_latest_schema_of_a_subject_needs_no_registry_for_its_first_record():
+    registry = Registry({3: RELEASED_ALERT, 4: schema_text("ClinicalAlert")})
+    registry.latest["clinical.alerts-value"] = 4
+    reader = decoder(registry)
+    reader.prepare("clinical.alerts-value", "ClinicalAlert")
+    assert registry.asked == [4]
+    registry.failure = SchemaRegistryError(503, 50301, "unavailable")  # now it is gone
+    current = {**ALERT_V1, "status": "RAISED", "changed_by": None, "changed_at": None}
+    assert reader.record(wire(4, schema_text("ClinicalAlert"), current), "ClinicalAlert") == current
+
+
+def test_preparing_a_subject_not_registered_or_without_a_registry_leaves_it_to_the_record():
+    registry = Registry({3: RELEASED_ALERT})
+    reader = decoder(registry)
+    reader.prepare("no.such.topic-value", "ClinicalAlert")
+    registry.failure = SchemaRegistryError(503, 50301, "unavailable")
+    reader.prepare("clinical.alerts-value", "ClinicalAlert")
+    assert registry.asked == []
+    with pytest.raises(serde.RegistryUnavailable):
+        reader.record(wire(3, RELEASED_ALERT, ALERT_V1), "ClinicalAlert")
 
 
 def test_bytes_that_are_not_the_writers_schema_are_refused_naming_the_field():
