@@ -97,9 +97,12 @@ def main(settings: WebSettings, kafka: KafkaSettings, registry: RegistrySettings
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    """The API's socket, bound before anything else starts: a busy port is one sentence."""
+    """The API's socket, bound before anything else starts: a busy port is one sentence.
+    Made as TCP in so many words: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
+    connections of such a socket, and with it on, an answer written in two parts (its head,
+    then its body) waits for the client's delayed ACK, 20 to 40 ms."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -221,6 +221,21 @@ def test_timeline_pages_by_cursor_in_clinical_order(web):
     assert entry["event"]["event_id"] == entry["event_id"], "the whole event record"
 
 
+def test_a_client_that_accepts_gzip_gets_the_same_timeline_compressed(web):
+    import gzip
+
+    path = f"/api/v1/patients/{SURVIVOR}/timeline?limit=1000"
+    plain = get(web.port, path, CLINICIAN)
+    packed = get(web.port, path, CLINICIAN, headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert len(plain.body) > 4096, "a page long enough to be compressed"
+    assert packed.headers["content-encoding"] == "gzip"
+    assert len(packed.body) < len(plain.body) / 3
+    assert json.loads(gzip.decompress(packed.body)) == plain.json()
+    small = get(web.port, "/api/v1/me", CLINICIAN, headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in small.headers, "a short answer goes as it is"
+
+
 def test_timeline_filters(web):
     base = f"/api/v1/patients/{SAMPLE}/timeline"
     alerts = get(web.port, f"{base}?type=ALERT_RAISED", CLINICIAN).json()["entries"]
