@@ -3,6 +3,8 @@ VXU^V04 (vaccination record)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hl7bus.events.model import ClinicalEvent, EventType, Medication, Payload
 from hl7bus.hl7 import Segment
 from hl7bus.mapping import common, results, values
@@ -129,7 +131,11 @@ def _administrations(ctx: MessageContext, kind: EventType) -> list[ClinicalEvent
                     payload=Payload(
                         orders=(order,),
                         medications=meds,
-                        observations=(*observations, *order_group.observations),
+                        # each event holds one order: its observations point at it (0)
+                        observations=(
+                            *observations,
+                            *(replace(o, order_index=0) for o in order_group.observations),
+                        ),
                         notes=notes,
                     ),
                 )

@@ -104,6 +104,12 @@ def _check_events(events: list, where: str) -> None:
         record = to_record(event)
         assert record["patient"]["key"], f"{where}: empty patient key"
         assert record["source"]["message_control_id"], where
+        orders = len(event.payload.orders)
+        for obs in event.payload.observations:  # an observation points at its event's order
+            assert obs.order_index is None or 0 <= obs.order_index < orders, (
+                f"{where}: event {event.event_index}'s observation {obs.code} points at order "
+                f"{obs.order_index} of {orders}"
+            )
 
 
 @pytest.mark.parametrize("name", GOOD)
