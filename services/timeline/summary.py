@@ -32,7 +32,7 @@ from hl7bus.services.timeline.entries import Entry
 from hl7bus.services.timeline.order import OrderKey
 from hl7bus.services.timeline.persistent import IdSet
 from hl7bus.services.timeline.summary_changes import (
-    PATIENT_OBSERVATIONS,
+    carried_results,
     entry_changes,
     patient_changes,
 )
@@ -252,9 +252,9 @@ def _touches(entry: Entry) -> frozenset[tuple[str, ...]]:
         found.add(("procedures",))
     if event_type in _STAY_TYPES:
         found.add(("stay",))
-    if event_type == "OBSERVATIONS_REPORTED" or event_type in PATIENT_OBSERVATIONS:
-        for obs in payload.get("observations") or ():
-            found.add(("result", obs.get("code") or obs.get("local_code") or obs.get("display")))
+    reported = payload.get("observations") or () if event_type == "OBSERVATIONS_REPORTED" else ()
+    for obs in (*reported, *carried_results(record)):
+        found.add(("result", obs.get("code") or obs.get("local_code") or obs.get("display")))
     if event_type in _ORDER_TYPES:
         for order in payload.get("orders") or ():
             found.add(("order", order.get("placer_order_number")))

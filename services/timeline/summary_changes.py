@@ -96,8 +96,9 @@ def entry_changes(summary: PatientSummary, entry: Entry) -> dict[str, Any]:
             _problem_list(summary, record, payload["problems"], changes)
         if payload.get("procedures"):
             changes["procedures"] = _procedures(summary.procedures, payload["procedures"])
-        if payload.get("observations") and record["event_type"] in PATIENT_OBSERVATIONS:
-            _fold_results(summary, entry, payload["observations"], changes)
+        carried = carried_results(record)
+        if carried:
+            _fold_results(summary, entry, carried, changes)
         handler = _HANDLERS.get(record["event_type"])
         if handler is not None:
             handler(summary, entry, record, payload, changes)
@@ -426,6 +427,19 @@ PATIENT_OBSERVATIONS: Final = frozenset(
 """Event types whose observations are the patient's own (an ADT's vital signs, height and
 weight; an SIU's), results as a lab's are; those of orders, medications and immunizations
 are not (questions at order entry, a vaccine's funding)."""
+
+
+def carried_results(record: dict) -> list[dict]:
+    """The results a message other than a result report carries about the patient: an ADT's
+    or SIU's observations (vital signs, height, weight), and a VXU's patient-level ones
+    (those of no vaccine: presumed immunity, weight) — not a vaccine's own, such as its
+    funding eligibility."""
+    observations = (record.get("payload") or {}).get("observations") or ()
+    if record["event_type"] in PATIENT_OBSERVATIONS:
+        return list(observations)
+    if record["event_type"] == "IMMUNIZATION_RECORDED":
+        return [o for o in observations if o.get("order_index") is None]
+    return []
 
 
 def _results(summary, entry, record, payload, changes) -> None:

@@ -151,3 +151,10 @@ def test_a_deleted_appointment_goes_and_a_missed_one_says_so() -> None:
     state = _fold([*booked, deleted, missed])
     assert set(state.appointments) == {"APT-3302"}
     assert state.appointments["APT-3302"].status == "no-show"
+
+
+def test_a_vaccination_messages_patient_observations_are_results_and_its_vaccines_are_not():
+    summary = _fold(message_events("vxu-v04-v2.8-patient-level-observations"))
+    assert summary.results["29463-7"].latest.value == "12.1"  # body weight, before any order
+    assert "59784-9" in summary.results  # disease with presumed immunity
+    assert "64994-7" not in summary.results  # the MMR's funding eligibility: the vaccine's
