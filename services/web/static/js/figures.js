@@ -2,8 +2,9 @@
 // table of totals, and charts of messages/s, ACK codes/s and ACK latency over the last
 // minutes, drawn with uPlot when `make setup` has installed it.
 
-import { Refusal, api } from "./api.js";
+import { api } from "./api.js";
 import { $, clear, el, refuse, say } from "./dom.js";
+import { pollEvery } from "./poll.js";
 
 const CODES = ["AA", "AE", "AR", "CA", "CE", "CR"];
 const PALETTE = ["#1f5fbf", "#1e7a46", "#b3261e", "#a86200", "#6b3fa0", "#00838f", "#5d6878"];
@@ -121,41 +122,29 @@ export function startFigures() {
     );
   };
 
-  const poll = async () => {
-    let every = 5000;
-    try {
-      const answer = await api(`/api/v1/operators/connectors?minutes=${MINUTES}`, { signal: stop.signal });
-      every = Math.max(1000, answer.interval_s * 1000);
-      clear(body);
-      for (const c of answer.connectors) body.append(row(c));
-      say(
-        source,
-        answer.sources
-          .map((s) =>
-            s.reachable === false
-              ? `${s.url}: not readable (${s.error})`
-              : s.reachable === null
-                ? `${s.url}: not read yet`
-                : `${s.url}: read every ${answer.interval_s} s`,
-          )
-          .join(" · ") || "No connector's metrics are configured (HL7BUS_WEB_MLLP_METRICS_URL).",
-      );
-      if (drawing) chartsOf(answer.connectors);
-    } catch (error) {
-      if (error.name === "AbortError") return;
-      if (error instanceof Refusal && (error.status === 403 || error.status === 401)) {
-        if (error.status === 403) refuseFigures(error.message);
-        return;
-      }
-      say(source, error.message);
-    }
-    if (!stop.signal.aborted) timer = setTimeout(poll, every);
+  const step = async (round) => {
+    const answer = await api(`/api/v1/operators/connectors?minutes=${MINUTES}`, { signal: round.signal });
+    round.every = Math.max(1000, answer.interval_s * 1000);
+    clear(body);
+    for (const c of answer.connectors) body.append(row(c));
+    say(
+      source,
+      answer.sources
+        .map((s) =>
+          s.reachable === false
+            ? `${s.url}: not readable (${s.error})`
+            : s.reachable === null
+              ? `${s.url}: not read yet`
+              : `${s.url}: read every ${answer.interval_s} s`,
+        )
+        .join(" · ") || "No connector's metrics are configured (HL7BUS_WEB_MLLP_METRICS_URL).",
+    );
+    if (drawing) chartsOf(answer.connectors);
   };
 
-  poll();
+  const stopPolling = pollEvery(step, { every: 5000, source, refused: refuseFigures });
   return () => {
-    clearTimeout(timer);
-    stop.abort();
+    stopPolling();
     window.removeEventListener("resize", resize);
     for (const chart of charts.values()) chart.plot.destroy();
     charts.clear();

@@ -3,8 +3,9 @@
 // last message came.  A sender stands out when every message it sent in the last minutes
 // was rejected (red), or when it has sent nothing for long (amber).
 
-import { Refusal, api } from "./api.js";
+import { api } from "./api.js";
 import { $, clear, el, refuse, say, when } from "./dom.js";
+import { pollEvery } from "./poll.js";
 
 const CODES = ["AA", "AE", "AR", "CA", "CE", "CR"];
 const STATES = { rejecting: "Rejecting", silent: "Silent" };
@@ -23,8 +24,6 @@ export function ago(seconds) {
 export function startSenders() {
   const body = clear($("#senders-table tbody"));
   const source = $("#senders-source");
-  const stop = new AbortController();
-  let timer = null;
   refuse($("#senders"), "");
   $("#senders-table").hidden = false;
 
@@ -44,36 +43,21 @@ export function startSenders() {
     );
   };
 
-  const poll = async () => {
-    let every = 5000;
-    try {
-      const answer = await api("/api/v1/operators/senders", { signal: stop.signal });
-      if (answer.interval_s) every = Math.max(1000, Math.min(answer.interval_s * 1000, 15000));
-      clear(body);
-      for (const s of answer.senders) body.append(row(s));
-      say(
-        source,
-        (answer.senders.length ? "" : "No sender has sent a message since the connectors started. ") +
-          `Stands out: a sender whose every message of the last ${answer.minutes} min was ` +
-          `rejected (an error ACK or a dead letter), or that has sent nothing for over ` +
-          `${answer.silent_minutes} min.`,
-      );
-    } catch (error) {
-      if (error.name === "AbortError") return;
-      if (error instanceof Refusal && (error.status === 401 || error.status === 403)) {
-        if (error.status === 403) refuseSenders(error.message);
-        return;
-      }
-      say(source, error.message);
-    }
-    if (!stop.signal.aborted) timer = setTimeout(poll, every);
+  const step = async (round) => {
+    const answer = await api("/api/v1/operators/senders", { signal: round.signal });
+    if (answer.interval_s) round.every = Math.max(1000, Math.min(answer.interval_s * 1000, 15000));
+    clear(body);
+    for (const s of answer.senders) body.append(row(s));
+    say(
+      source,
+      (answer.senders.length ? "" : "No sender has sent a message since the connectors started. ") +
+        `Stands out: a sender whose every message of the last ${answer.minutes} min was ` +
+        `rejected (an error ACK or a dead letter), or that has sent nothing for over ` +
+        `${answer.silent_minutes} min.`,
+    );
   };
 
-  poll();
-  return () => {
-    clearTimeout(timer);
-    stop.abort();
-  };
+  return pollEvery(step, { every: 5000, source, refused: refuseSenders });
 }
 
 export function refuseSenders(sentence) {
