@@ -187,56 +187,45 @@ class Chart:
 
     def admit(self, at: datetime, visit: Visit, diagnosis: tuple[str, str]) -> None:
         code, words = diagnosis
-        self.add(
+        self._visit_event(
             at,
-            PATHWAY,
-            ("ADT", "A01", "ADT_A01"),
-            [
-                evn(PATHWAY, "A01", at, at - timedelta(minutes=5)),
-                pid(PATHWAY, visit.person, visit.account),
-                self._pv1(PATHWAY, visit, at, admission_type="E"),
-                segment("DG1", {1: "1", 2: "I10", 3: f"{code}^{text(words)}^I10", 6: "A"}),
-            ],
+            "A01",
+            "ADT_A01",
+            visit,
+            self._pv1(PATHWAY, visit, at, admission_type="E"),
+            segment("DG1", {1: "1", 2: "I10", 3: f"{code}^{text(words)}^I10", 6: "A"}),
+            occurred=at - timedelta(minutes=5),
         )
+
+    def _visit_event(
+        self,
+        at: datetime,
+        trigger: str,
+        structure: str,
+        visit: Visit,
+        pv1: str,
+        *more: str,
+        occurred: datetime | None = None,
+    ) -> None:
+        """A registration system's ADT message about a visit: EVN, PID, the PV1, then
+        ``more``."""
+        person = pid(PATHWAY, visit.person, visit.account)
+        segments = [evn(PATHWAY, trigger, at, occurred), person, pv1, *more]
+        self.add(at, PATHWAY, ("ADT", trigger, structure), segments)
 
     def transfer(self, at: datetime, visit: Visit, where: str) -> None:
         prior = visit.where(at)
         visit.moves.append((at, where))
-        self.add(
-            at,
-            PATHWAY,
-            ("ADT", "A02", "ADT_A02"),
-            [
-                evn(PATHWAY, "A02", at),
-                pid(PATHWAY, visit.person, visit.account),
-                self._pv1(PATHWAY, visit, at, prior=prior),
-            ],
-        )
+        self._visit_event(at, "A02", "ADT_A02", visit, self._pv1(PATHWAY, visit, at, prior=prior))
 
     def discharge(self, at: datetime, visit: Visit) -> None:
-        self.add(
-            at,
-            PATHWAY,
-            ("ADT", "A03", "ADT_A03"),
-            [
-                evn(PATHWAY, "A03", at),
-                pid(PATHWAY, visit.person, visit.account),
-                self._pv1(PATHWAY, visit, at, discharged=at, disposition="01"),
-            ],
-        )
+        pv1 = self._pv1(PATHWAY, visit, at, discharged=at, disposition="01")
+        self._visit_event(at, "A03", "ADT_A03", visit, pv1)
 
     def update_allergy(self, at: datetime, visit: Visit) -> None:
         """A08: an allergy the patient remembers, recorded."""
-        self.add(
-            at,
-            PATHWAY,
-            ("ADT", "A08", "ADT_A01"),
-            [
-                evn(PATHWAY, "A08", at),
-                pid(PATHWAY, visit.person, visit.account),
-                self._pv1(PATHWAY, visit, at),
-                self._allergy(),
-            ],
+        self._visit_event(
+            at, "A08", "ADT_A01", visit, self._pv1(PATHWAY, visit, at), self._allergy()
         )
 
     def _allergy(self) -> str:
