@@ -11,6 +11,7 @@ import re
 import urllib.error
 import urllib.request
 
+from connector_support import FakeStore, ingestor
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -18,9 +19,6 @@ from hl7bus.connectors.files.connector import FileConnector
 from hl7bus.connectors.files.delivery import FileDelivery
 from hl7bus.connectors.mllp.server import MllpServer
 from hl7bus.errors import ErrorCode
-from hl7bus.ingest.records import Ingestor, SchemaIds, Stored
-from hl7bus.kafka.topics import Topics
-from hl7bus.mapping.profiles import load_profiles
 from hl7bus.metrics import MAX_TYPES_COUNTED, ConnectorMetrics, serve_http
 from hl7bus.mllp.ack import AckCode
 from hl7bus.mllp.framing import Frame
@@ -33,22 +31,6 @@ UNSUPPORTED = (
 WITHOUT_A_MAPPER = (
     b"MSH|^~\\&|APP|FAC|BUS|HOSP|20240115103000||ZZZ^Z01|CTRL-2|P|2.5\rZNS|1|handover\r"
 )
-
-
-class FakeStore:
-    def __init__(self) -> None:
-        self.records: list = []
-
-    async def put(self, records):
-        out = []
-        for record in records:
-            self.records.append(record)
-            out.append(Stored(record.topic, 0, len(self.records) - 1))
-        return out
-
-
-def _ingestor() -> Ingestor:
-    return Ingestor(Topics(), load_profiles([]), SchemaIds(raw=1, events=2, dlq=3))
 
 
 def _samples(metrics: ConnectorMetrics) -> dict[str, list[dict[str, str]]]:
@@ -72,7 +54,7 @@ def _values(metrics: ConnectorMetrics, sample_name: str) -> dict[tuple, float]:
 
 def _file_connector(tmp_path, metrics: ConnectorMetrics) -> FileConnector:
     settings = FileSettings(directory=tmp_path)
-    delivery = FileDelivery(_ingestor(), FakeStore(), metrics, "files:test", 1 << 20)
+    delivery = FileDelivery(ingestor(), FakeStore(), metrics, "files:test", 1 << 20)
     return FileConnector(settings, delivery, metrics)
 
 
@@ -127,7 +109,7 @@ def _error_labels(metrics: ConnectorMetrics) -> dict[str, float]:
 
 def test_mllp_error_labels_are_codes_not_sentences() -> None:
     metrics = ConnectorMetrics("mllp:test")
-    server = MllpServer(MllpSettings(metrics_port=None), _ingestor(), FakeStore(), metrics)
+    server = MllpServer(MllpSettings(metrics_port=None), ingestor(), FakeStore(), metrics)
     for raw in (NOT_HL7, UNSUPPORTED):
         asyncio.run(server.handle(Frame(raw, size=len(raw)), "127.0.0.1:40000"))
     assert _error_labels(metrics) == {"not_hl7": 1.0, "unsupported_version": 1.0}
@@ -138,10 +120,10 @@ def test_an_oversized_message_is_a_dead_letter_in_either_connector() -> None:
     under ``hl7bus_rejected{error="message_too_large"}`` and as oversized."""
     big = UNSUPPORTED + b"NTE|1||" + b"x" * 2000 + b"\r"
     mllp = ConnectorMetrics("mllp:test")
-    server = MllpServer(MllpSettings(metrics_port=None), _ingestor(), FakeStore(), mllp)
+    server = MllpServer(MllpSettings(metrics_port=None), ingestor(), FakeStore(), mllp)
     asyncio.run(server.handle(Frame(big[:200], oversized=True, size=len(big)), "127.0.0.1:1"))
     files = ConnectorMetrics("files:test")
-    delivery = FileDelivery(_ingestor(), FakeStore(), files, "files:test", 1000)
+    delivery = FileDelivery(ingestor(), FakeStore(), files, "files:test", 1000)
     asyncio.run(delivery.deliver("big.hl7", big))
     for metrics in (mllp, files):
         assert _error_labels(metrics) == {"message_too_large": 1.0}
@@ -151,7 +133,7 @@ def test_an_oversized_message_is_a_dead_letter_in_either_connector() -> None:
 
 def test_file_error_labels_are_codes_not_sentences() -> None:
     metrics = ConnectorMetrics("files:test")
-    delivery = FileDelivery(_ingestor(), FakeStore(), metrics, "files:test", 1000)
+    delivery = FileDelivery(ingestor(), FakeStore(), metrics, "files:test", 1000)
     asyncio.run(delivery.deliver("a.hl7", UNSUPPORTED + NOT_HL7.join([b"BHS|^~\\&\r"] * 2)))
     asyncio.run(delivery.deliver("big.hl7", UNSUPPORTED + b"NTE|1||" + b"x" * 2000 + b"\r"))
     labels = _error_labels(metrics)
@@ -168,7 +150,7 @@ def _without_events(metrics: ConnectorMetrics) -> dict[str, float]:
 def test_messages_without_events_are_counted_by_type_in_either_connector(tmp_path) -> None:
     qbp = WITHOUT_A_MAPPER.replace(b"ZZZ^Z01", b"QBP^Q22^QBP_Q21")
     mllp = ConnectorMetrics("mllp:test")
-    server = MllpServer(MllpSettings(metrics_port=None), _ingestor(), FakeStore(), mllp)
+    server = MllpServer(MllpSettings(metrics_port=None), ingestor(), FakeStore(), mllp)
     for raw in (WITHOUT_A_MAPPER, qbp, WITHOUT_A_MAPPER):
         asyncio.run(server.handle(Frame(raw, size=len(raw)), "127.0.0.1:40000"))
     files = ConnectorMetrics("files:test")
@@ -202,7 +184,7 @@ def test_every_error_code_has_a_short_label() -> None:
 def test_a_file_of_random_bytes_is_one_dead_letter() -> None:
     metrics = ConnectorMetrics("files:test")
     store = FakeStore()
-    delivery = FileDelivery(_ingestor(), store, metrics, "files:test", 8 << 20)
+    delivery = FileDelivery(ingestor(), store, metrics, "files:test", 8 << 20)
     noise = random.Random(3).randbytes(1 << 20)
     results = asyncio.run(delivery.deliver("random.bin", noise))
     assert len(results) == 1
@@ -238,7 +220,7 @@ async def _health_over_http(metrics: ConnectorMetrics, health) -> list[tuple[int
 
 def test_healthz_of_the_mllp_connector_follows_kafka() -> None:
     metrics = ConnectorMetrics("mllp:test")
-    server = MllpServer(MllpSettings(metrics_port=None), _ingestor(), FakeStore(), metrics)
+    server = MllpServer(MllpSettings(metrics_port=None), ingestor(), FakeStore(), metrics)
     up, down, again = asyncio.run(_health_over_http(metrics, server.health))
     assert up == (200, {**up[1], "ok": True, "kafka": "reachable"})
     assert down[0] == 503 and down[1]["ok"] is False and down[1]["kafka"] == "unreachable"

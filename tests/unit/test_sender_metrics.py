@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 
+from connector_support import FakeStore, ingestor
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,9 +18,6 @@ from hl7bus.connectors.files.delivery import FileDelivery
 from hl7bus.connectors.mllp.server import MllpServer
 from hl7bus.errors import ErrorCode
 from hl7bus.hl7.header import Header, read_header
-from hl7bus.ingest.records import Ingestor, SchemaIds, Stored
-from hl7bus.kafka.topics import Topics
-from hl7bus.mapping.profiles import load_profiles
 from hl7bus.metrics import (
     MAX_SENDER_CHARS,
     MAX_SENDERS,
@@ -46,22 +44,6 @@ RESULT = (
 NOT_HL7 = b"this is not HL7 at all\r"
 
 
-class FakeStore:
-    def __init__(self) -> None:
-        self.records: list = []
-
-    async def put(self, records):
-        out = []
-        for record in records:
-            self.records.append(record)
-            out.append(Stored(record.topic, 0, len(self.records) - 1))
-        return out
-
-
-def _ingestor() -> Ingestor:
-    return Ingestor(Topics(), load_profiles([]), SchemaIds(raw=1, events=2, dlq=3))
-
-
 def _values(metrics: ConnectorMetrics, sample_name: str) -> dict[tuple, float]:
     text = generate_latest(metrics.registry).decode()
     return {
@@ -73,7 +55,7 @@ def _values(metrics: ConnectorMetrics, sample_name: str) -> dict[tuple, float]:
 
 
 def _mllp(metrics: ConnectorMetrics) -> MllpServer:
-    return MllpServer(MllpSettings(metrics_port=None), _ingestor(), FakeStore(), metrics)
+    return MllpServer(MllpSettings(metrics_port=None), ingestor(), FakeStore(), metrics)
 
 
 def test_each_sender_is_counted_by_ack_code_and_dead_letters_by_error_over_mllp() -> None:
@@ -116,7 +98,7 @@ def test_an_oversized_frame_counts_under_the_sender_its_first_bytes_name() -> No
 
 def test_the_files_connector_counts_each_sender_without_an_ack_code() -> None:
     metrics = ConnectorMetrics("files:test")
-    delivery = FileDelivery(_ingestor(), FakeStore(), metrics, "files:test", 1 << 20)
+    delivery = FileDelivery(ingestor(), FakeStore(), metrics, "files:test", 1 << 20)
     asyncio.run(delivery.deliver("day.hl7", ADMIT + RESULT + ADMIT))
     assert _values(metrics, "hl7bus_sender_messages_total") == {
         (("ack", NO_ACK), ("sender", "ADMITWISE^RBGH")): 2.0,
@@ -125,7 +107,7 @@ def test_the_files_connector_counts_each_sender_without_an_ack_code() -> None:
     assert _values(metrics, "hl7bus_sender_rejected_total") == {
         (("error", "unsupported_version"), ("sender", "LABSTAR^NORTHWIND")): 1.0
     }
-    small = FileDelivery(_ingestor(), FakeStore(), metrics, "files:test", 100)
+    small = FileDelivery(ingestor(), FakeStore(), metrics, "files:test", 100)
     asyncio.run(small.deliver("big.hl7", ADMIT))
     rejected = _values(metrics, "hl7bus_sender_rejected_total")
     assert rejected[(("error", "message_too_large"), ("sender", "ADMITWISE^RBGH"))] == 1.0
